@@ -1,0 +1,1 @@
+"""Evals: answer-faithfulness suites, metrics, judges' benchmarks and reports."""

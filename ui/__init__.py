@@ -1,0 +1,1 @@
+"""Streamlit chat UI over the assistant."""
