@@ -58,6 +58,7 @@ class DocumentRef(BaseModel):
     doi: str | None = None
     pmid: str | None = None
     url: str | None = None
+    citation: str | None = None
     populations: tuple[str, ...] = ()
 
     @property
@@ -80,6 +81,7 @@ class Document(BaseModel):
     doi: str | None = None
     pmid: str | None = None
     url: str | None = None
+    citation: str | None = Field(default=None, description="e.g. 'Sleep Med. 2016;21:1-11'.")
     status: DocStatus = DocStatus.current
     superseded_by: str | None = Field(default=None, description="Id of the newer document.")
     strength_scale: str | None = Field(
@@ -120,6 +122,7 @@ class Document(BaseModel):
             doi=self.doi,
             pmid=self.pmid,
             url=self.url,
+            citation=self.citation,
             populations=tuple(self.populations),
         )
 
