@@ -36,6 +36,14 @@ class Direction(StrEnum):
     against = "against"
 
 
+class GradeConfidence(StrEnum):
+    """How sure we are that a block's strength and certainty match the source's grading."""
+
+    confirmed = "confirmed"  # seen in the primary text (or a verbatim copy of it)
+    secondary = "secondary"  # seen only in secondary summaries
+    unverified = "unverified"  # recollection, or sources conflict
+
+
 class RecommendationKind(StrEnum):
     recommendation = "recommendation"
     good_practice = "good-practice"
@@ -142,6 +150,10 @@ class Recommendation(BaseModel):
     intervention: str = Field(min_length=1)
     section: str | None = Field(default=None, description="Section of the source.")
     remarks: str | None = None
+    grade_confidence: GradeConfidence = Field(
+        default=GradeConfidence.confirmed,
+        description="Whether strength/certainty were confirmed in the primary text.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
