@@ -53,6 +53,9 @@ class IngestSettings(BaseModel):
         default=20_000_000,
         description="Files larger than this are skipped with a message (raise it to ingest them).",
     )
+    batch_chunks: int = Field(
+        default=512, ge=1, description="Chunks written per pending/committed step."
+    )
     lock_timeout_s: float = Field(
         default=0.0, ge=0, description="How long a second ingest waits for the index lock."
     )
@@ -64,6 +67,25 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(default=60, ge=1)
     max_per_document: int = Field(default=3, ge=1, description="Diversity cap per document.")
     superseded_penalty: float = Field(default=0.5, ge=0, le=1)
+
+
+class AnswerSettings(BaseModel):
+    """The offline answerer's thresholds (calibration: docs/abstention.md)."""
+
+    abstain_floor: float = Field(
+        default=0.42, ge=0, le=1, description="Best passage cosine below which we abstain."
+    )
+    rec_candidates: int = Field(default=60, ge=1, description="Recommendation blocks considered.")
+    rec_floor: float = Field(default=0.30, ge=0, le=1, description="Min cosine of a block.")
+    research_passages: int = Field(default=8, ge=0)
+    research_sentences: int = Field(default=4, ge=0)
+    research_floor: float = Field(default=0.35, ge=0, le=1)
+    mmr_lambda: float = Field(default=0.7, ge=0, le=1)
+    max_per_special_population: int = Field(default=6, ge=1)
+    verify_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Min support score for a sentence to be shown."
+    )
+    max_question_chars: int = Field(default=1000, ge=50)
 
 
 class LLMSettings(BaseModel):
@@ -86,6 +108,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     lexicon_dir: Path = Field(
         default=Path("corpus/lexicon"), description="Directory of lexicon YAML files."

@@ -37,3 +37,82 @@ def shared_dataset(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared dataset not found: {path} (see ../shared/datasets/README.md)")
     return path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real packaged model, loaded once per test session."""
+    from ingest.embedding import get_embedder
+    from ingest.settings import EmbeddingSettings
+
+    return get_embedder(EmbeddingSettings())
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real `chroma run` server on a free loopback port; yields (host, port)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if exe is None:
+        pytest.fail("the `chroma` CLI is missing from the environment (pip install chromadb)")
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    log = (data / "server.log").open("w")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"chroma server did not start: see {data / 'server.log'}")
+            time.sleep(0.3)
+    yield ("127.0.0.1", port)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def write_doc(directory: Path, doc_id: str, body: str, **front: object) -> Path:
+    """A corpus-format Markdown document (front matter + body) for tests."""
+    import yaml
+
+    meta = {
+        "id": doc_id,
+        "title": front.pop("title", f"Document {doc_id}"),
+        "organization": front.pop("organization", "Test Society"),
+        "year": front.pop("year", 2024),
+        "doc_type": front.pop("doc_type", "guideline"),
+        "status": front.pop("status", "current"),
+        "url": front.pop("url", f"https://example.org/{doc_id}"),
+        **front,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{doc_id}.md"
+    path.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body)
+    return path

@@ -1,0 +1,241 @@
+"""The index: one narrow interface over the manifest (SQLite), Chroma and BM25.
+
+Nothing outside ``ingest`` imports chromadb or bm25s; the assistant asks this class for dense and
+lexical hits and for chunks by id. Only committed documents are ever served.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.docstore import DocStore
+from ingest.embedding import Embedder, get_embedder
+from ingest.errors import IndexMismatchError, IndexMissingError
+from ingest.lexical import BM25Index
+from ingest.settings import Settings
+from ingest.types import Chunk, DocStatus, DocType
+from ingest.vectors import ChromaVectors
+
+MANIFEST_NAME = "manifest.sqlite3"
+
+
+@dataclass(frozen=True)
+class ChunkFilter:
+    """Store-level filters; None means no restriction."""
+
+    doc_types: frozenset[DocType] | None = None
+    statuses: frozenset[DocStatus] | None = None
+    recommendations_only: bool = False
+
+    def chroma_where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.doc_types:
+            clauses.append({"doc_type": {"$in": sorted(str(t) for t in self.doc_types)}})
+        if self.statuses:
+            clauses.append({"status": {"$in": sorted(str(s) for s in self.statuses)}})
+        if self.recommendations_only:
+            clauses.append({"is_recommendation": True})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def accepts(self, doc_type: str, status: str, is_recommendation: bool) -> bool:
+        return (
+            (not self.doc_types or doc_type in self.doc_types)
+            and (not self.statuses or status in self.statuses)
+            and (is_recommendation or not self.recommendations_only)
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk id with the score one retriever gave it (cosine or BM25) and its rank there."""
+
+    chunk_id: str
+    score: float
+    rank: int
+
+
+@dataclass
+class IndexStats:
+    location: str
+    vector_backend: str
+    embedding_model: str
+    dimension: int | None
+    documents: int
+    pending_documents: int
+    chunks: int
+    vectors: int
+    cached_embeddings: int
+    lexical_generation: int
+    manifest_generation: int
+    by_doc_type: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def chunk_metadata(chunk: Chunk) -> dict[str, str | int | float | bool]:
+    """Flat, filterable metadata for Chroma (the full chunk lives in the manifest)."""
+    doc = chunk.document
+    return {
+        "document_id": doc.id,
+        "doc_type": str(doc.doc_type),
+        "status": str(doc.status),
+        "year": doc.year or 0,
+        "position": chunk.position,
+        "section": chunk.heading[:500],
+        "is_recommendation": chunk.recommendation is not None,
+    }
+
+
+def embedding_input(chunk: Chunk) -> str:
+    """What the model embeds: the title and section give short chunks their context."""
+    head = " > ".join([chunk.document.title, *chunk.section_path])
+    return f"{head}\n{chunk.text}"
+
+
+class Index:
+    """Open with ``Index.open(settings)`` to read; the ingest pipeline opens it for writing."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.dir = Path(settings.store.index_dir)
+        self.embedder = embedder or get_embedder(settings.embedding)
+        self.docstore = DocStore(self.dir / MANIFEST_NAME)
+        self._check_model()
+        self.vectors = ChromaVectors(settings.store, self.embedder)
+        self._lexical: BM25Index | None = None
+        self._chunk_kinds: dict[str, tuple[str, str, bool]] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
+        """Open an existing, non-empty index or say how to build one."""
+        path = Path(settings.store.index_dir) / MANIFEST_NAME
+        if not path.exists():
+            raise IndexMissingError(
+                f"no index at {settings.store.index_dir}: build it with `cliniq ingest corpus/` "
+                "(or set CLINIQ_STORE__INDEX_DIR to an existing index)"
+            )
+        index = cls(settings, embedder)
+        if not index.docstore.documents(state="committed"):
+            raise IndexMissingError(
+                f"the index at {settings.store.index_dir} is empty: run `cliniq ingest corpus/`"
+            )
+        return index
+
+    def close(self) -> None:
+        self.docstore.close()
+
+    # -- model identity ---------------------------------------------------------------------
+    def _check_model(self) -> None:
+        recorded = self.docstore.get_meta("embedding_model")
+        wanted = self.embedder.model_name
+        if recorded is None:
+            return
+        recorded_dim = self.docstore.get_meta("embedding_dimension")
+        if recorded != wanted:
+            raise IndexMismatchError(
+                f"the index at {self.dir} was built with the embedding model {recorded!r} "
+                f"(dimension {recorded_dim}), but the settings use {wanted!r}. Rebuild it: "
+                f"`cliniq ingest corpus/ --rebuild --index {self.dir}`, or set "
+                f"CLINIQ_EMBEDDING__MODEL_NAME={recorded}"
+            )
+
+    def record_model(self) -> None:
+        if self.docstore.get_meta("embedding_model") is None:
+            self.docstore.set_meta("embedding_model", self.embedder.model_name)
+            self.docstore.set_meta("embedding_dimension", str(self.embedder.dimension))
+        else:
+            dim = int(self.docstore.get_meta("embedding_dimension") or 0)
+            if dim and dim != self.embedder.dimension:
+                raise IndexMismatchError(
+                    f"the index at {self.dir} holds {dim}-dimensional vectors but the model at "
+                    f"{self.embedder.model_path} gives {self.embedder.dimension}; rebuild with "
+                    "`cliniq ingest corpus/ --rebuild`"
+                )
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, ids: Sequence[str]) -> list[Chunk]:
+        return self.docstore.get_chunks(ids)
+
+    def query_dense(
+        self, query: str | np.ndarray, k: int, filters: ChunkFilter | None = None
+    ) -> list[Hit]:
+        vector = self.embedder.embed_query(query) if isinstance(query, str) else query
+        where = filters.chroma_where() if filters else None
+        served = self._served_kinds()
+        # Over-fetch: vectors of pending documents (or orphans after a crash) are dropped below.
+        raw = self.vectors.query(vector, k + 20, where)
+        hits = [h for h in raw if h.chunk_id in served]
+        return [Hit(h.chunk_id, h.similarity, rank) for rank, h in enumerate(hits[:k], start=1)]
+
+    def query_lexical(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[Hit]:
+        lexical = self.lexical()
+        served = self._served_kinds()
+        fetch = k if filters is None else k * 10
+        out: list[Hit] = []
+        for hit in lexical.query(query, fetch):
+            kind = served.get(hit.chunk_id)
+            if kind is None or (filters and not filters.accepts(*kind)):
+                continue
+            out.append(Hit(hit.chunk_id, hit.score, len(out) + 1))
+            if len(out) == k:
+                break
+        return out
+
+    def _served_kinds(self) -> dict[str, tuple[str, str, bool]]:
+        """chunk id -> (doc_type, status, is_recommendation) for every committed chunk."""
+        if self._chunk_kinds is None:
+            self._chunk_kinds = self.docstore.served_chunk_kinds()
+        return self._chunk_kinds
+
+    def lexical(self) -> BM25Index:
+        """The BM25 index of the current manifest generation, rebuilt if stale or missing."""
+        generation = self.docstore.generation
+        if self._lexical is not None and self._lexical.generation == generation:
+            return self._lexical
+        loaded = BM25Index.load(self.dir / "bm25")
+        if loaded is None or loaded.generation != generation:
+            loaded = self.rebuild_lexical()
+        self._lexical = loaded
+        return loaded
+
+    def rebuild_lexical(self) -> BM25Index:
+        ids, texts = [], []
+        for cid, text, chunk_json in self.docstore.iter_committed_chunks():
+            ids.append(cid)
+            section = " ".join(json.loads(chunk_json).get("section_path") or [])
+            texts.append(f"{section}\n{text}")
+        index = BM25Index.build(ids, texts, self.docstore.generation)
+        index.save(self.dir / "bm25")
+        self._lexical = index
+        return index
+
+    def invalidate(self) -> None:
+        self._lexical = None
+        self._chunk_kinds = None
+
+    def stats(self) -> IndexStats:
+        counts = self.docstore.counts()
+        lexical = BM25Index.load(self.dir / "bm25")
+        dim = self.docstore.get_meta("embedding_dimension")
+        return IndexStats(
+            location=str(self.dir),
+            vector_backend=self.vectors.location,
+            embedding_model=self.docstore.get_meta("embedding_model") or self.embedder.model_name,
+            dimension=int(dim) if dim else None,
+            documents=counts.get("documents_committed", 0),
+            pending_documents=counts.get("documents_pending", 0),
+            chunks=counts.get("chunks", 0),
+            vectors=self.vectors.count(),
+            cached_embeddings=counts.get("cached_embeddings", 0),
+            lexical_generation=lexical.generation if lexical else -1,
+            manifest_generation=self.docstore.generation,
+            by_doc_type=self.docstore.count_by("doc_type"),
+            by_status=self.docstore.count_by("status"),
+        )
