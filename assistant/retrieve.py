@@ -1,0 +1,143 @@
+"""Hybrid retrieval: BM25 and dense candidates fused by reciprocal rank fusion (RRF).
+
+RRF needs no score calibration between retrievers, which matters because BM25 scores are
+unbounded and corpus-dependent. After fusion: superseded documents are down-weighted (kept, so an
+outdated recommendation can still be flagged), optional filters applied, and a per-document cap
+keeps one long document from filling every slot. Ties break on chunk id: same query, same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ingest.settings import RetrievalSettings
+from ingest.store import ChunkFilter, Hit, Index
+from ingest.types import Chunk, DocStatus, DocType, Passage, RetrievalMode
+
+
+@dataclass(frozen=True)
+class RetrievalFilter:
+    """Filters on top of the store's: population matches recommendation or document populations."""
+
+    doc_types: frozenset[DocType] | None = None
+    statuses: frozenset[DocStatus] | None = None
+    populations: frozenset[str] | None = None
+    recommendations_only: bool = False
+
+    def store_filter(self) -> ChunkFilter | None:
+        if not self.doc_types and not self.statuses and not self.recommendations_only:
+            return None
+        return ChunkFilter(
+            doc_types=self.doc_types,
+            statuses=self.statuses,
+            recommendations_only=self.recommendations_only,
+        )
+
+    def accepts(self, chunk: Chunk) -> bool:
+        if not self.populations:
+            return True
+        wanted = {p.lower() for p in self.populations}
+        haystack = [p.lower() for p in chunk.document.populations]
+        if chunk.recommendation is not None:
+            haystack.append(chunk.recommendation.population.lower())
+        return any(w in h for w in wanted for h in haystack)
+
+
+@dataclass
+class _Candidate:
+    chunk_id: str
+    fused: float = 0.0
+    dense: Hit | None = None
+    lexical: Hit | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    def __init__(self, index: Index, settings: RetrievalSettings | None = None) -> None:
+        self.index = index
+        self.settings = settings or RetrievalSettings()
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        k: int | None = None,
+        mode: RetrievalMode = "hybrid",
+        filters: RetrievalFilter | None = None,
+        lexical_query: str | None = None,
+    ) -> list[Passage]:
+        """Top-k passages. `lexical_query` lets the caller add expansion terms for BM25 only."""
+        k = k or self.settings.top_k
+        n = max(self.settings.candidates, k)
+        store_filter = filters.store_filter() if filters else None
+        dense = self.index.query_dense(query, n, store_filter) if mode != "bm25" else []
+        lexical = (
+            self.index.query_lexical(lexical_query or query, n, store_filter)
+            if mode != "dense"
+            else []
+        )
+        candidates = self._fuse(dense, lexical, mode)
+        chunks = {c.id: c for c in self.index.get([c.chunk_id for c in candidates])}
+        prefer_superseded = bool(filters and filters.statuses == {DocStatus.superseded})
+        scored: list[tuple[float, str, _Candidate]] = []
+        for cand in candidates:
+            chunk = chunks.get(cand.chunk_id)
+            if chunk is None or (filters and not filters.accepts(chunk)):
+                continue
+            score = cand.fused
+            if chunk.document.status is DocStatus.superseded and not prefer_superseded:
+                score *= 1.0 - self.settings.superseded_penalty
+            scored.append((score, cand.chunk_id, cand))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        chosen = self._diversify(scored, chunks, k)
+        return [
+            Passage(
+                chunk=chunks[cand.chunk_id],
+                rank=rank,
+                score=round(score, 6),
+                dense_score=cand.dense.score if cand.dense else None,
+                lexical_score=cand.lexical.score if cand.lexical else None,
+                dense_rank=cand.dense.rank if cand.dense else None,
+                lexical_rank=cand.lexical.rank if cand.lexical else None,
+            )
+            for rank, (score, _, cand) in enumerate(chosen, start=1)
+        ]
+
+    def _fuse(self, dense: Sequence[Hit], lexical: Sequence[Hit], mode: str) -> list[_Candidate]:
+        by_id: dict[str, _Candidate] = {}
+        for hit in dense:
+            cand = by_id.setdefault(hit.chunk_id, _Candidate(hit.chunk_id))
+            cand.dense = hit
+        for hit in lexical:
+            cand = by_id.setdefault(hit.chunk_id, _Candidate(hit.chunk_id))
+            cand.lexical = hit
+        rrf_k = self.settings.rrf_k
+        for cand in by_id.values():
+            if mode == "dense":
+                cand.fused = cand.dense.score if cand.dense else 0.0
+            elif mode == "bm25":
+                cand.fused = cand.lexical.score if cand.lexical else 0.0
+            else:
+                cand.fused = sum(
+                    1.0 / (rrf_k + hit.rank) for hit in (cand.dense, cand.lexical) if hit
+                )
+        return sorted(by_id.values(), key=lambda c: (-c.fused, c.chunk_id))
+
+    def _diversify(
+        self, scored: list[tuple[float, str, _Candidate]], chunks: dict[str, Chunk], k: int
+    ) -> list[tuple[float, str, _Candidate]]:
+        """At most `max_per_document` per document, unless fewer documents than slots."""
+        cap = self.settings.max_per_document
+        per_doc: dict[str, int] = {}
+        chosen, overflow = [], []
+        for item in scored:
+            doc_id = chunks[item[1]].document.id
+            if per_doc.get(doc_id, 0) < cap:
+                per_doc[doc_id] = per_doc.get(doc_id, 0) + 1
+                chosen.append(item)
+            else:
+                overflow.append(item)
+            if len(chosen) == k:
+                return chosen
+        return (chosen + overflow)[:k]
