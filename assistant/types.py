@@ -18,6 +18,9 @@ class ConceptMatch(BaseModel):
     span: str = Field(description="Text as the user wrote it.")
     concept_id: str
     canonical: str = Field(description="Canonical name of the concept.")
+    concept_type: str | None = Field(
+        default=None, description="condition | drug | drug-class | test | procedure | ..."
+    )
     match_type: str = Field(
         description="exact | abbreviation | brand | misspelling | fuzzy | wrong-expansion | "
         "unrecognized-shorthand | initialism"
@@ -78,6 +81,10 @@ class Sentence(BaseModel):
     kind: SentenceKind = SentenceKind.note
     verified: bool | None = Field(
         default=None, description="True when every citation was checked to support the text."
+    )
+    caveat: str | None = Field(
+        default=None,
+        description="Shown after the sentence, not part of the claim (e.g. an unconfirmed grade).",
     )
 
 

@@ -1,0 +1,123 @@
+"""Conversation state: follow-ups become standalone queries before retrieval.
+
+"What about patients on dialysis?" after a question on restless legs management is retrieved as
+"management of restless legs syndrome in patients on dialysis". The topic (condition, kind of
+ask, interventions, populations) carries over until a question names a new condition.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.intent import Ask, Population, ask_of, populations_in
+from assistant.types import Answer, NormalizedQuery, Turn
+
+_FOLLOW_UP_LEAD = re.compile(
+    r"^\s*(?:and|also|but|so|ok(?:ay)?|then)?\s*(?:what|how)\s+about\s+|"
+    r"^\s*(?:and|also|but|what if|how about)\s+|^\s*(?:in|for|with)\s+",
+    re.I,
+)
+_PRONOUN = re.compile(r"\b(it|they|them|those|these|that|this|its|their)\b", re.I)
+
+_ASK_PHRASE = {
+    Ask.management: "management of",
+    Ask.dose: "dosing of",
+    Ask.diagnosis: "diagnosis of",
+    Ask.mechanism: "causes of",
+    Ask.general: "",
+}
+
+
+@dataclass
+class Topic:
+    condition: str | None = None
+    ask: Ask = Ask.general
+    interventions: list[str] = field(default_factory=list)
+    populations: set[Population] = field(default_factory=set)
+
+
+@dataclass
+class Session:
+    turns: list[Turn] = field(default_factory=list)
+    topic: Topic = field(default_factory=Topic)
+
+    def reset(self) -> None:
+        self.turns.clear()
+        self.topic = Topic()
+
+    def standalone(self, question: str, normalized: NormalizedQuery | None) -> tuple[str, bool]:
+        """The query to retrieve for, and whether the question was read as a follow-up."""
+        text = normalized.rewritten if normalized else question
+        conditions = _conditions(normalized)
+        drugs = _drugs(normalized)
+        ask = ask_of(text)
+        populations = populations_in(text)
+        follow_up = bool(self.turns) and self.topic.condition is not None and not conditions
+        follow_up = follow_up and (
+            bool(_FOLLOW_UP_LEAD.search(text))
+            or bool(_PRONOUN.search(text))
+            or len(text.split()) <= 8
+        )
+        if not follow_up:
+            self.topic = Topic(
+                condition=conditions[0] if conditions else None,
+                ask=ask,
+                interventions=drugs,
+                populations=populations,
+            )
+            return text, False
+
+        content = _FOLLOW_UP_LEAD.sub("", text).strip().rstrip("?.! ").strip()
+        topic = self.topic
+        new_ask = ask if ask is not Ask.general else topic.ask
+        if drugs:
+            topic.interventions = drugs
+        if populations:
+            topic.populations = populations
+        topic.ask = new_ask
+        phrase = _ASK_PHRASE[new_ask]
+        subject = topic.condition or ""
+        if new_ask is Ask.dose and topic.interventions and not drugs:
+            subject = f"{', '.join(topic.interventions)} for {subject}"
+        parts = [p for p in (phrase, subject) if p]
+        query = " ".join(parts)
+        if content and content.lower() not in query.lower():
+            query = f"{query}: {content}"
+        if topic.populations and not populations:
+            query += " in " + ", ".join(_population_words(p) for p in sorted(topic.populations))
+        return query, True
+
+    def record(self, question: str, standalone: str, answer: Answer | None) -> Turn:
+        turn = Turn(
+            question=question,
+            standalone_query=standalone,
+            answer=answer,
+            topic_concepts=[self.topic.condition] if self.topic.condition else [],
+        )
+        self.turns.append(turn)
+        return turn
+
+
+def _population_words(pop: Population) -> str:
+    return {
+        Population.esrd: "patients on dialysis (ESRD)",
+        Population.children: "children",
+        Population.pregnancy: "pregnancy",
+    }[pop]
+
+
+def _conditions(normalized: NormalizedQuery | None) -> list[str]:
+    if normalized is None:
+        return []
+    return [m.canonical for m in normalized.matches if _concept_type(m) == "condition"]
+
+
+def _drugs(normalized: NormalizedQuery | None) -> list[str]:
+    if normalized is None:
+        return []
+    return [m.canonical for m in normalized.matches if _concept_type(m) in {"drug", "drug-class"}]
+
+
+def _concept_type(match: object) -> str | None:
+    return getattr(match, "concept_type", None)

@@ -1,0 +1,373 @@
+"""The assistant: question -> normalized query -> standalone query -> passages -> cited answer.
+
+Each step is a small function with typed input and output; this module only wires them and
+times them. The offline composer is the default and needs no language model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.citations import CitationBook, renumber
+from assistant.compose import (
+    conflict_section,
+    find_conflicts,
+    guideline_section,
+    mmr_select,
+    select_recommendations,
+    summary_sentence,
+)
+from assistant.conversation import Session
+from assistant.intent import Intent, ask_of, populations_in
+from assistant.prompts import DISCLAIMER, INJECTION_NOTE
+from assistant.retrieve import RetrievalFilter, Retriever
+from assistant.types import (
+    Answer,
+    NormalizationNote,
+    NormalizedQuery,
+    Section,
+    Sentence,
+    SentenceKind,
+)
+from assistant.verify import Verifier
+from ingest.chunking import split_sentences
+from ingest.embedding import Embedder, get_embedder
+from ingest.errors import CliniqError
+from ingest.settings import Settings
+from ingest.store import Index
+from ingest.types import Chunk, DocType, Passage
+
+_INJECTION = re.compile(
+    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
+    r"\byou are now\b|\bsystem prompt\b|\bact as\b|\bpretend to\b|\bjailbreak\b",
+    re.I | re.S,
+)
+
+
+class QuestionError(CliniqError):
+    """The question cannot be answered as given (empty, nothing but symbols)."""
+
+
+@dataclass(frozen=True)
+class CleanQuestion:
+    text: str
+    notes: tuple[str, ...] = ()
+
+
+def clean_question(raw: str, max_chars: int = 1000) -> CleanQuestion:
+    """Strip control characters, bound the length, and say what was changed."""
+    notes: list[str] = []
+    text = "".join(
+        " " if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} else ch for ch in raw or ""
+    )
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text or not re.search(r"\w", text):
+        raise QuestionError(
+            "the question is empty; ask a clinical question, e.g. "
+            '"What is the management approach for restless legs syndrome?"'
+        )
+    if len(text) > max_chars:
+        cut = text[:max_chars].rsplit(" ", 1)[0]
+        notes.append(
+            f"The question was {len(text):,} characters long; only the first {len(cut):,} "
+            "were used."
+        )
+        text = cut
+    if _INJECTION.search(text):
+        notes.append(INJECTION_NOTE)
+    return CleanQuestion(text=text, notes=tuple(notes))
+
+
+class Assistant:
+    """Offline, extractive answers from the index. One instance serves many questions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        index: Index | None = None,
+        embedder: Embedder | None = None,
+        lexicon: object | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or get_embedder(settings.embedding)
+        self.index = index or Index.open(settings, self.embedder)
+        self.retriever = Retriever(self.index, settings.retrieval)
+        self.lexicon = lexicon if lexicon is not None else load_lexicon(settings.lexicon_dir)
+        self.options = settings.answer
+        self.verifier = verifier or Verifier.default(self.embedder, self.options.verify_threshold)
+
+    # -- public -----------------------------------------------------------------------------
+    def ask(self, question: str, session: Session | None = None) -> Answer:
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        clean = clean_question(question, self.options.max_question_chars)
+        normalized = self._normalize(clean.text)
+        timings["normalize_ms"] = _ms(started)
+
+        session = session if session is not None else Session()
+        standalone, _follow_up = session.standalone(clean.text, normalized)
+        answer = self._answer(clean, normalized, standalone, timings)
+        timings["total_ms"] = _ms(started)
+        answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+        session.record(question, standalone, answer)
+        return answer
+
+    # -- steps ------------------------------------------------------------------------------
+    def _normalize(self, text: str) -> NormalizedQuery | None:
+        if self.lexicon is None:
+            return None
+        from assistant.normalize import normalize_question
+
+        normalized = normalize_question(text, self.lexicon)  # type: ignore[arg-type]
+        for match in normalized.matches:
+            if match.concept_type is None:
+                concept = self.lexicon.concept(match.concept_id)  # type: ignore[attr-defined]
+                match.concept_type = str(getattr(concept, "type", "")) or None
+        return normalized
+
+    def _expansions(self, normalized: NormalizedQuery | None) -> tuple[list[str], set[str]]:
+        """Extra BM25 terms, and the intervention names a question is restricted to."""
+        if normalized is None or self.lexicon is None:
+            return [], set()
+        terms: list[str] = []
+        interventions: set[str] = set()
+        for match in normalized.matches:
+            names = list(self.lexicon.expansion_terms(match.concept_id))  # type: ignore[attr-defined]
+            terms.extend(names)
+            if match.concept_type in {"drug", "drug-class"}:
+                interventions.update(n.lower() for n in names)
+        return terms, interventions
+
+    def _answer(
+        self,
+        clean: CleanQuestion,
+        normalized: NormalizedQuery | None,
+        standalone: str,
+        timings: dict[str, float],
+    ) -> Answer:
+        t0 = time.perf_counter()
+        expansion, intervention_terms = self._expansions(normalized)
+        # A follow-up names no drug itself but may inherit one ("what dose?" after "opioids").
+        lexical_query = " ".join([standalone, *expansion])
+        passages = self.retriever.retrieve(standalone, lexical_query=lexical_query)
+        timings["retrieve_ms"] = _ms(t0)
+        notes = [NormalizationNote(span="", message=n) for n in clean.notes]
+        if normalized:
+            notes = list(normalized.notes) + notes
+        answer = Answer(
+            question=clean.text,
+            standalone_query=standalone,
+            normalization=normalized,
+            passages=passages,
+            disclaimer=DISCLAIMER,
+        )
+        best = max((p.dense_score or 0.0 for p in passages), default=0.0)
+        if best < self.options.abstain_floor:
+            return self._abstain(answer, notes, passages, best)
+
+        t1 = time.perf_counter()
+        intent = Intent(
+            populations=populations_in(standalone),
+            interventions=intervention_terms,
+            ask=ask_of(standalone),
+        )
+        rec_passages = self.retriever.retrieve(
+            standalone,
+            k=self.options.rec_candidates,
+            filters=RetrievalFilter(recommendations_only=True),
+            lexical_query=lexical_query,
+        )
+        findings = select_recommendations(
+            rec_passages, intent, standalone, intervention_terms, self.options
+        )
+        if intent.populations and not findings.main:
+            notes.append(
+                NormalizationNote(
+                    span="",
+                    message="No guideline recommendation specific to this population was found; "
+                    "general recommendations are shown.",
+                )
+            )
+            findings = select_recommendations(
+                rec_passages,
+                Intent(interventions=intervention_terms, ask=intent.ask),
+                standalone,
+                intervention_terms,
+                self.options,
+            )
+        research_pool = self._research_candidates(standalone, lexical_query)
+        book = CitationBook()
+        sections: list[Section] = []
+        summary = summary_sentence(findings, self._condition(normalized), intent, book)
+        guidelines = guideline_section(findings, book)
+        research = self._research_section(standalone, research_pool, book)
+        conflict = find_conflicts(
+            findings, research_pool + _guideline_prose(passages), self._class_terms()
+        )
+        if summary is None and research and research.sentences:
+            summary = research.sentences[0].model_copy(update={"kind": SentenceKind.summary})
+        if summary:
+            sections.append(Section(key="summary", title="Summary", sentences=[summary]))
+        if guidelines:
+            sections.append(guidelines)
+        if research and research.sentences:
+            sections.append(research)
+        if conflict:
+            sections.append(conflict_section(conflict, book))
+        timings["compose_ms"] = _ms(t1)
+
+        t2 = time.perf_counter()
+        kept, dropped = self.verifier.verify_sections(sections, self.index)
+        timings["verify_ms"] = _ms(t2)
+        if dropped:
+            notes.append(
+                NormalizationNote(
+                    span="",
+                    message=f"{dropped} sentence(s) were left out because their cited passage "
+                    "did not support them.",
+                )
+            )
+        answer.sections = [s for s in kept if _has_sentences(s)]
+        if not answer.sections:
+            return self._abstain(answer, notes, passages, best)
+        used = {c.document_id for s in answer.all_sentences() for c in s.citations}
+        answer.references = book.references(used)
+        renumber((s.citations for s in answer.all_sentences()), answer.references)
+        if notes:
+            answer.sections.insert(0, _notes_section(notes))
+        return answer
+
+    def _abstain(
+        self, answer: Answer, notes: list[NormalizationNote], passages: list[Passage], best: float
+    ) -> Answer:
+        answer.abstained = True
+        answer.abstention_reason = (
+            f"The indexed sources do not address this question (best passage similarity "
+            f"{best:.2f}, below the {self.options.abstain_floor:.2f} relevance floor)."
+        )
+        answer.nearest_topics = _nearest_topics(passages)
+        text = "The indexed sources do not address this question, so no answer is given."
+        sentences = [Sentence(text=text, kind=SentenceKind.abstention)]
+        if answer.nearest_topics:
+            sentences.append(
+                Sentence(
+                    text="The nearest topics the index does cover are: "
+                    + "; ".join(answer.nearest_topics)
+                    + ".",
+                    kind=SentenceKind.abstention,
+                )
+            )
+        answer.sections = [Section(key="abstention", title="No answer", sentences=sentences)]
+        if notes:
+            answer.sections.insert(0, _notes_section(notes))
+        answer.references = []
+        return answer
+
+    def _research_candidates(self, query: str, lexical_query: str) -> list[tuple[str, Chunk]]:
+        research = self.retriever.retrieve(
+            query,
+            k=self.options.research_passages,
+            filters=RetrievalFilter(doc_types=frozenset({DocType.research, DocType.patient_info})),
+            lexical_query=lexical_query,
+        )
+        out: list[tuple[str, Chunk]] = []
+        for passage in research:
+            for sentence in split_sentences(passage.chunk.text):
+                if len(sentence.split()) >= 6:
+                    out.append((sentence, passage.chunk))
+        return out
+
+    def _research_section(
+        self, query: str, pool: list[tuple[str, Chunk]], book: CitationBook
+    ) -> Section | None:
+        if not pool:
+            return None
+        vectors = self.embedder.embed([s for s, _ in pool])
+        query_vec = self.embedder.embed_query(query)
+        picked = mmr_select(
+            query_vec,
+            pool,
+            vectors,
+            k=self.options.research_sentences,
+            lam=self.options.mmr_lambda,
+            floor=self.options.research_floor,
+        )
+        if not picked:
+            return None
+        section = Section(key="research", title="From the Research")
+        for item in picked:
+            section.sentences.append(
+                Sentence(
+                    text=item.text, citations=book.cite([item.chunk]), kind=SentenceKind.research
+                )
+            )
+        return section
+
+    def _condition(self, normalized: NormalizedQuery | None) -> str:
+        if normalized:
+            for match in normalized.matches:
+                if match.concept_type == "condition":
+                    return match.canonical
+        return "this question"
+
+    def _class_terms(self) -> dict[str, set[str]]:
+        """intervention key -> names of the drug classes it belongs to (from the lexicon)."""
+        if self.lexicon is None or not hasattr(self.lexicon, "class_members"):
+            return {}
+        return self.lexicon.class_members()  # type: ignore[no-any-return]
+
+
+def load_lexicon(directory: Path) -> object | None:
+    """The lexicon if present; the assistant still answers (without normalization) if not."""
+    try:
+        from assistant.lexicon import Lexicon
+    except ImportError:  # pragma: no cover - partial checkout
+        return None
+    if not Path(directory).is_dir():
+        return None
+    return Lexicon.load(Path(directory))
+
+
+def _guideline_prose(passages: list[Passage]) -> list[tuple[str, Chunk]]:
+    """Sentences of guideline prose (not blocks) that retrieval surfaced, for conflict checks."""
+    out: list[tuple[str, Chunk]] = []
+    for passage in passages:
+        chunk = passage.chunk
+        if chunk.document.doc_type is DocType.guideline and chunk.recommendation is None:
+            out.extend((s, chunk) for s in split_sentences(chunk.text) if len(s.split()) >= 6)
+    return out
+
+
+def _notes_section(notes: list[NormalizationNote]) -> Section:
+    return Section(
+        key="notes",
+        title="How the question was read",
+        sentences=[Sentence(text=n.message, kind=SentenceKind.note) for n in notes],
+    )
+
+
+def _nearest_topics(passages: list[Passage], limit: int = 3) -> list[str]:
+    topics: list[str] = []
+    for passage in passages:
+        doc = passage.document
+        section = passage.chunk.section_path[-1] if passage.chunk.section_path else ""
+        label = f"{section} ({doc.title[:80]}, {doc.year})" if section else doc.title[:80]
+        if label not in topics:
+            topics.append(label)
+        if len(topics) == limit:
+            break
+    return topics
+
+
+def _has_sentences(section: Section) -> bool:
+    return bool(section.sentences) or any(_has_sentences(s) for s in section.subsections)
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000

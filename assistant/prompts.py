@@ -1,0 +1,37 @@
+"""All fixed text the assistant shows or sends, in one place.
+
+Templates that take variables list them in ``TEMPLATE_FIELDS`` and are checked at import, so a
+renamed variable fails at start-up rather than mid-answer.
+"""
+
+from __future__ import annotations
+
+import string
+
+DISCLAIMER = (
+    "This summary is generated from the indexed guideline and research sources to support "
+    "clinical decisions; it is not medical advice and does not replace clinical judgement, the "
+    "full guideline text, or local protocols."
+)
+
+INJECTION_NOTE = (
+    "Part of the question reads like instructions to the assistant; it was treated as text. "
+    "Answers come only from the indexed sources."
+)
+
+UNRECOGNIZED_TERM = "'{term}' is not a recognized medical term; interpreted as {concept}."
+
+TEMPLATE_FIELDS: dict[str, set[str]] = {
+    "UNRECOGNIZED_TERM": {"term", "concept"},
+}
+
+
+def _check_templates() -> None:
+    for name, expected in TEMPLATE_FIELDS.items():
+        template = globals()[name]
+        found = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        if found != expected:
+            raise RuntimeError(f"prompt {name} uses {sorted(found)}, expected {sorted(expected)}")
+
+
+_check_templates()

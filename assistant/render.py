@@ -1,0 +1,111 @@
+"""Answer -> Markdown, plain text or JSON. Rendering adds no content, only layout."""
+
+from __future__ import annotations
+
+import json
+
+from assistant.types import Answer, Citation, Reference, Section, Sentence
+
+
+def citation_marks(citations: list[Citation]) -> str:
+    numbers = sorted({c.number for c in citations})
+    return "[" + ", ".join(str(n) for n in numbers) + "]" if numbers else ""
+
+
+def _sentence(sentence: Sentence, markdown: bool) -> str:
+    text = sentence.text
+    marks = citation_marks(sentence.citations)
+    if marks:
+        text = f"{text} {marks}"
+    if sentence.caveat:
+        text += f" _({sentence.caveat})_" if markdown else f" ({sentence.caveat})"
+    return text
+
+
+def reference_line(ref: Reference) -> str:
+    doc = ref.document
+    parts = [doc.title.rstrip(".") + "."]
+    source = ", ".join(p for p in (doc.organization, doc.journal) if p)
+    if source:
+        parts.append(source + ".")
+    if ref.citation:
+        parts.append(ref.citation.rstrip(".") + ".")
+    elif doc.year:
+        parts.append(f"{doc.year}.")
+    if doc.doi:
+        parts.append(f"doi:{doc.doi}")
+    elif doc.url:
+        parts.append(doc.url)
+    if doc.pmid:
+        parts.append(f"PMID {doc.pmid}")
+    if doc.status == "superseded":
+        parts.append("(superseded" + (f" by {doc.superseded_by})" if doc.superseded_by else ")"))
+    return " ".join(parts)
+
+
+def to_markdown(answer: Answer) -> str:
+    lines: list[str] = []
+    for section in answer.sections:
+        if section.key == "notes":
+            lines.extend(f"> **Note:** {s.text}" for s in section.sentences)
+            lines.append("")
+        elif section.key == "summary":
+            lines.append("**Summary.** " + " ".join(_sentence(s, True) for s in section.sentences))
+            lines.append("")
+        else:
+            _markdown_section(section, lines, level=2)
+    if answer.references:
+        lines.append("## References")
+        lines.extend(f"{r.number}. {reference_line(r)}" for r in answer.references)
+        lines.append("")
+    if answer.disclaimer:
+        lines.append("---")
+        lines.append(f"_{answer.disclaimer}_")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _markdown_section(section: Section, lines: list[str], level: int) -> None:
+    lines.append(f"{'#' * level} {section.title}")
+    lines.extend(f"- {_sentence(s, True)}" for s in section.sentences)
+    lines.append("")
+    for sub in section.subsections:
+        _markdown_section(sub, lines, level + 1)
+
+
+def to_text(answer: Answer) -> str:
+    lines: list[str] = []
+
+    def walk(section: Section, depth: int) -> None:
+        if section.key == "summary":
+            lines.append("Summary: " + " ".join(_sentence(s, False) for s in section.sentences))
+            lines.append("")
+            return
+        if section.key == "notes":
+            lines.extend(f"Note: {s.text}" for s in section.sentences)
+            lines.append("")
+            return
+        title = section.title.upper() if depth == 0 else section.title
+        lines.append(("  " * depth) + title)
+        lines.extend(("  " * depth) + f"  * {_sentence(s, False)}" for s in section.sentences)
+        if section.sentences:
+            lines.append("")
+        for sub in section.subsections:
+            walk(sub, depth + 1)
+
+    for section in answer.sections:
+        walk(section, 0)
+    if answer.references:
+        lines.append("REFERENCES")
+        lines.extend(f"  {r.number}. {reference_line(r)}" for r in answer.references)
+        lines.append("")
+    if answer.disclaimer:
+        lines.append(answer.disclaimer)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_json(answer: Answer, include_passage_text: bool = True) -> str:
+    data = answer.model_dump(mode="json")
+    if not include_passage_text:
+        for passage in data.get("passages", []):
+            passage["chunk"].pop("text", None)
+    return json.dumps(data, indent=2, ensure_ascii=False)
