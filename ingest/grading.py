@@ -15,6 +15,8 @@ _STRENGTH_RANKS: tuple[tuple[str, int], ...] = (
     (r"\blikely efficacious\b", 2),
     (r"\bnot efficacious\b|\bnon-efficacious\b", 2),
     (r"\binsufficient\b|\binvestigational\b", 1),
+    (r"\bpossibly effective\b", 2),
+    (r"\bprobably effective\b", 3),
     (r"\bstrong\b", 4),
     (r"\bconditional\b|\bweak\b", 2),
     (r"\blevel a\b", 4),
@@ -25,6 +27,7 @@ _STRENGTH_RANKS: tuple[tuple[str, int], ...] = (
     (r"\bguideline\b", 3),
     (r"\boption\b", 2),
     (r"\befficacious\b", 4),
+    (r"\beffective\b", 4),
     (r"\bconsensus\b|\bexpert opinion\b", 1),
 )
 
@@ -54,6 +57,11 @@ def strength_rank(strength: str | None) -> int:
 def certainty_rank(certainty: str | None) -> int:
     """GRADE certainty: high 4, moderate 3, low 2, very low 1, unknown 0."""
     return _rank(certainty, _CERTAINTY_RANKS)
+
+
+def is_graded(strength: str | None) -> bool:
+    """False for wording we cannot place on any scale (e.g. 'not confirmed')."""
+    return strength_rank(strength) > 0
 
 
 def is_strong(strength: str | None) -> bool:

@@ -67,6 +67,7 @@ class DocumentRef(BaseModel):
     pmid: str | None = None
     url: str | None = None
     citation: str | None = None
+    strength_scale: str | None = None
     populations: tuple[str, ...] = ()
 
     @property
@@ -131,6 +132,7 @@ class Document(BaseModel):
             pmid=self.pmid,
             url=self.url,
             citation=self.citation,
+            strength_scale=self.strength_scale,
             populations=tuple(self.populations),
         )
 
