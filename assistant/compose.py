@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,7 @@ from assistant.citations import CitationBook
 from assistant.intent import POPULATION_LABELS, Ask, Intent, Population, intervention_key
 from assistant.intent import populations_in as _populations_in
 from assistant.types import Section, Sentence, SentenceKind
-from ingest.grading import is_strong
+from ingest.grading import is_graded, is_strong
 from ingest.settings import AnswerSettings
 from ingest.types import (
     Chunk,
@@ -67,23 +67,42 @@ class GuidelineFindings:
     all_candidates: list[_Rec] = field(default_factory=list)
 
 
-GROUPS: tuple[tuple[str, str], ...] = (
+GRADE_GROUPS: tuple[tuple[str, str], ...] = (
     ("recommended", "Recommended (strong, for)"),
     ("suggested", "Suggested (conditional, for)"),
     ("suggested-against", "Suggested against (conditional, against)"),
     ("recommended-against", "Recommended against (strong, against)"),
+    ("against-unconfirmed", "Advised against (strength not confirmed)"),
+    ("for-unconfirmed", "In favour (strength not confirmed)"),
     ("good-practice", "Good practice statements (ungraded; apply to all patients)"),
+    ("evidence", "Evidence conclusions"),
+)
+# Scales other than GRADE (AAN levels, consensus statements) are grouped by direction only, each
+# item keeping its own grade, strongest first.
+OTHER_GROUPS: tuple[tuple[str, str], ...] = (
+    ("for", "In favour"),
+    ("against", "Against"),
+    ("good-practice", "Good practice statements"),
     ("evidence", "Evidence conclusions"),
 )
 
 
-def group_of(rec: Recommendation) -> str:
+def is_grade_scale(chunk: Chunk) -> bool:
+    return "grade" in (chunk.document.strength_scale or "").lower()
+
+
+def group_of(rec: Recommendation, grade_scale: bool = True) -> str:
     if rec.kind is RecommendationKind.good_practice:
         return "good-practice"
     if rec.kind is RecommendationKind.evidence_conclusion:
         return "evidence"
+    direction = "for" if rec.direction is Direction.for_ else "against"
+    if not grade_scale:
+        return direction
+    if not is_graded(rec.strength):
+        return f"{direction}-unconfirmed"
     strong = is_strong(rec.strength)
-    if rec.direction is Direction.for_:
+    if direction == "for":
         return "recommended" if strong else "suggested"
     return "recommended-against" if strong else "suggested-against"
 
@@ -93,15 +112,27 @@ def sort_key(item: _Rec) -> tuple:
     return (-item.rec.strength_rank, -item.rec.certainty_rank, item.passage.rank)
 
 
-def grading_text(rec: Recommendation) -> str:
+def grading_text(rec: Recommendation) -> str | None:
+    """'strong recommendation; moderate certainty of evidence', or None if the text says it."""
     if rec.kind is RecommendationKind.good_practice:
         return "good practice statement"
-    parts = [f"{rec.strength} {'recommendation' if 'level' not in rec.strength.lower() else ''}"]
-    if rec.certainty and rec.certainty.lower() not in {"not graded", "not confirmed"}:
-        parts.append(f"{rec.certainty} certainty of evidence")
-    elif rec.certainty:
-        parts.append(f"certainty {rec.certainty}")
-    return "; ".join(re.sub(r"\s+", " ", p).strip() for p in parts)
+    strength = rec.strength.strip()
+    parts: list[str] = []
+    if strength.lower() not in rec.statement.lower():
+        self_describing = re.search(
+            r"recommendation|statement|level|efficac|effective|confirmed", strength, re.I
+        )
+        if rec.kind is RecommendationKind.recommendation and not self_describing:
+            parts.append(f"{strength} recommendation")
+        else:
+            parts.append(strength)
+    certainty = (rec.certainty or "").strip()
+    if certainty and certainty.lower() != "not graded":
+        if certainty.lower() == "not confirmed":
+            parts.append("certainty of evidence not confirmed")
+        else:
+            parts.append(f"{certainty} certainty of evidence")
+    return "; ".join(parts) or None
 
 
 def grade_caveat(rec: Recommendation) -> str | None:
@@ -137,13 +168,22 @@ def select_recommendations(
     question: str,
     intervention_terms: set[str],
     settings: AnswerSettings,
+    document_blocks: Callable[[str], list[Chunk]] | None = None,
 ) -> GuidelineFindings:
+    """Pick the recommendations that bear on the question.
+
+    The primary guideline is the newest current guideline among the relevant blocks; with
+    `document_blocks`, all of its blocks are considered (a broad question such as "management
+    of RLS" deserves the complete set, not only the blocks that happened to rank high).
+    """
     items = [
         _Rec(p, p.chunk.recommendation)
         for p in rec_passages
         if p.chunk.recommendation is not None
         and (p.dense_score is None or p.dense_score >= settings.rec_floor or p.lexical_rank)
     ]
+    if document_blocks is not None:
+        items = _complete_primary(items, rec_passages, intent, question, document_blocks)
     findings = GuidelineFindings(all_candidates=list(items))
     items = _condition_filter(items, question)
     if intervention_terms:
@@ -188,11 +228,40 @@ def select_recommendations(
             findings.others.append(item)
             claimed.add(item.key)
     findings.main.sort(key=sort_key)
+    findings.others = sorted(findings.others, key=lambda i: i.passage.rank)[:4]
     findings.others.sort(key=sort_key)
     for pop, bucket in findings.special.items():
         bucket.sort(key=sort_key)
         findings.special[pop] = bucket[: settings.max_per_special_population]
     return findings
+
+
+def _complete_primary(
+    items: list[_Rec],
+    rec_passages: Sequence[Passage],
+    intent: Intent,
+    question: str,
+    document_blocks: Callable[[str], list[Chunk]],
+) -> list[_Rec]:
+    current = [
+        i
+        for i in _condition_filter(items, question)
+        if i.chunk.document.status is DocStatus.current
+        and i.chunk.document.doc_type is DocType.guideline
+        and i.rec.kind is not RecommendationKind.evidence_conclusion
+    ]
+    if not current:
+        return items
+    primary = max(current, key=lambda i: (i.year, -i.passage.rank)).chunk.document.id
+    have = {i.chunk.id for i in items}
+    next_rank = max((p.rank for p in rec_passages), default=0) + 1
+    for chunk in document_blocks(primary):
+        if chunk.recommendation is None or chunk.id in have:
+            continue
+        passage = Passage(chunk=chunk, rank=next_rank, score=0.0)
+        next_rank += 1
+        items.append(_Rec(passage, chunk.recommendation))
+    return items
 
 
 def _matches_intervention(item: _Rec, terms: set[str]) -> bool:
@@ -206,8 +275,9 @@ def _matches_intervention(item: _Rec, terms: set[str]) -> bool:
 def recommendation_sentence(item: _Rec, book: CitationBook) -> Sentence:
     rec = item.rec
     statement = rec.statement.strip().rstrip(".")
+    grading = grading_text(rec)
     return Sentence(
-        text=f"{statement} ({grading_text(rec)}).",
+        text=f"{statement} ({grading})." if grading else f"{statement}.",
         citations=book.cite([item.chunk]),
         kind=SentenceKind.recommendation,
         caveat=grade_caveat(rec),
@@ -233,11 +303,13 @@ def guideline_section(findings: GuidelineFindings, book: CitationBook) -> Sectio
 
 
 def _grouped(items: list[_Rec], book: CitationBook, prefix: str) -> list[Section]:
+    grade_scale = bool(items) and is_grade_scale(items[0].chunk)
+    groups = GRADE_GROUPS if grade_scale else OTHER_GROUPS
     by_group: dict[str, list[_Rec]] = defaultdict(list)
     for item in items:
-        by_group[group_of(item.rec)].append(item)
+        by_group[group_of(item.rec, grade_scale)].append(item)
     out = []
-    for key, title in GROUPS:
+    for key, title in groups:
         if by_group.get(key):
             sub = Section(key=f"{prefix}{key}", title=title)
             sub.sentences = [
@@ -264,13 +336,18 @@ def mmr_select(
     k: int,
     lam: float,
     floor: float,
+    bonus: Sequence[float] | None = None,
 ) -> list[ResearchSentence]:
     """Maximal marginal relevance: relevant to the query, unlike what was already picked."""
     if not candidates:
         return []
     relevance = vectors @ query_vec
+    if bonus is not None:
+        relevance = relevance + np.asarray(bonus, dtype=relevance.dtype)
     chosen: list[int] = []
-    remaining = [i for i in range(len(candidates)) if relevance[i] >= floor]
+    # Absolute floor, and not far below the best sentence: keeps filler out of thin pools.
+    cutoff = max(floor, float(relevance.max()) - 0.15)
+    remaining = [i for i in range(len(candidates)) if relevance[i] >= cutoff]
     while remaining and len(chosen) < k:
         if chosen:
             redundancy = (vectors[remaining] @ vectors[chosen].T).max(axis=1)
@@ -315,6 +392,10 @@ def find_conflicts(
         return None
     primary_year = max(i.year for i in against)
     keys = {i.key for i in against}
+    # Only like with like: an older pregnancy recommendation does not contradict an adult one.
+    populations_of: dict[str, set[frozenset[Population]]] = defaultdict(set)
+    for item in against:
+        populations_of[item.key].add(frozenset(_populations_in(item.rec.population)))
     names = set(keys)
     for key in keys:
         names |= class_terms.get(key, set())
@@ -324,7 +405,10 @@ def find_conflicts(
         if doc.id == findings.primary_document or item.rec.direction is not Direction.for_:
             continue
         older = doc.status is DocStatus.superseded or (doc.year or 0) < primary_year
-        if older and item.key in keys:
+        same_population = (
+            frozenset(_populations_in(item.rec.population)) in populations_of[item.key]
+        )
+        if older and item.key in keys and same_population:
             conflict.older_recs.append(item)
     for text, chunk in research_candidates:
         doc = chunk.document
@@ -342,11 +426,25 @@ def find_conflicts(
     return conflict
 
 
+def _names_its_source(sentence: str, chunk: Chunk) -> bool:
+    doc = chunk.document
+    names = [doc.journal, doc.organization, _acronym(doc.organization or doc.journal or "")]
+    year_named = bool(doc.year) and str(doc.year) in sentence
+    return year_named and any(n and n in sentence for n in names)
+
+
+def _lower_first(text: str) -> str:
+    return text[0].lower() + text[1:] if len(text) > 1 and text[1].islower() else text
+
+
 def _short_source(chunk: Chunk) -> str:
     doc = chunk.document
     org = doc.organization or doc.journal or "A source"
     acronym = _acronym(org)
-    kind = "guideline" if doc.doc_type is DocType.guideline else "review"
+    review = (
+        doc.doc_type is not DocType.guideline or "efficacy" in (doc.strength_scale or "").lower()
+    )
+    kind = "review" if review else "guideline"
     return f"the {acronym} {doc.year} {kind}" if doc.year else f"the {acronym} {kind}"
 
 
@@ -360,12 +458,14 @@ _KNOWN_ACRONYMS = {
 
 
 def _acronym(org: str) -> str:
+    """'American Academy of Sleep Medicine' -> 'AASM'; an acronym in brackets wins."""
+    bracket = re.search(r"\(([A-Z]{2,})\)", org)
+    if bracket:
+        return bracket.group(1)
     lowered = org.lower()
     for name, short in _KNOWN_ACRONYMS.items():
         if lowered.startswith(name):
             return short
-    if len(org) <= 12:
-        return org
     return org
 
 
@@ -376,62 +476,88 @@ def join_names(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _older_verb(items: list[_Rec]) -> str:
+    kinds = {i.rec.kind for i in items}
+    return "rated" if kinds == {RecommendationKind.evidence_conclusion} else "graded"
+
+
 def conflict_section(conflict: Conflict, book: CitationBook) -> Section:
     section = Section(key="conflicts", title="Conflicting evidence")
     by_doc: dict[str, list[_Rec]] = defaultdict(list)
     for item in conflict.older_recs:
         by_doc[item.chunk.document.id].append(item)
-    for items in sorted(by_doc.values(), key=lambda its: its[0].year):
-        first = items[0].chunk
-        grades: dict[str, list[str]] = defaultdict(list)
+    disputed: set[str] = set()
+    for items in sorted(by_doc.values(), key=lambda its: (its[0].year, its[0].chunk.document.id)):
+        # One grade per intervention and source: the strongest it gave.
+        best: dict[str, _Rec] = {}
         for item in sorted(items, key=sort_key):
-            grades[item.rec.strength].append(item.rec.intervention)
-        clauses = [f"{join_names(drugs)} as {grade}" for grade, drugs in grades.items()]
-        status = ""
-        if first.document.status is DocStatus.superseded:
-            status = " (now superseded)"
+            best.setdefault(item.key, item)
+        grades: dict[str, list[_Rec]] = defaultdict(list)
+        for item in best.values():
+            grades[item.rec.strength].append(item)
+        clauses = [
+            f"{join_names([i.rec.intervention for i in its])} as {grade}"
+            for grade, its in sorted(grades.items(), key=lambda g: -g[1][0].rec.strength_rank)
+        ]
+        disputed.update(best)
+        first = items[0].chunk
+        status = " (now superseded)" if first.document.status is DocStatus.superseded else ""
         source = _short_source(first)
         section.sentences.append(
             Sentence(
-                text=f"{source[0].upper()}{source[1:]}{status} recommended {'; '.join(clauses)}.",
-                citations=book.cite([i.chunk for i in items]),
+                text=f"{source[0].upper()}{source[1:]}{status} {_older_verb(items)} "
+                f"{'; '.join(clauses)}, in favour of their use.",
+                citations=book.cite([i.chunk for i in best.values()]),
                 kind=SentenceKind.conflict,
             )
         )
-    for text, chunk in conflict.older_sentences[:3]:
-        lead = _short_source(chunk)
+    graded_sources = set(by_doc)
+    prose = [(t, c) for t, c in conflict.older_sentences if c.document.id not in graded_sources]
+    for text, chunk in prose[:3]:
         body = text.strip()
-        if len(body) > 1 and body[1].islower():
-            body = body[0].lower() + body[1:]
+        if not _names_its_source(body, chunk):
+            body = f"According to {_short_source(chunk)}, {_lower_first(body)}"
         section.sentences.append(
             Sentence(
-                text=f"According to {lead}, {body}",
+                text=body,
                 citations=book.cite([chunk]),
                 kind=SentenceKind.conflict,
             )
         )
-    newest = conflict.newer
+        disputed.update(i.key for i in conflict.newer if i.key in text.lower())
+    newest = [i for i in conflict.newer if i.key in disputed] or conflict.newer
     source = _short_source(newest[0].chunk)
-    mentions_augmentation = any("augmentation" in i.chunk.text.lower() for i in newest)
-    reason = " because of the risk of augmentation" if mentions_augmentation else ""
-    strong = [i for i in newest if is_strong(i.rec.strength)]
-    weak = [i for i in newest if not is_strong(i.rec.strength)]
-    verbs = []
-    if weak:
-        verbs.append(
-            f"suggests against the standard use of {join_names([i.rec.intervention for i in weak])}"
-        )
-    if strong:
-        verbs.append(f"recommends against {join_names([i.rec.intervention for i in strong])}")
+    clauses = against_clauses(newest)
     section.sentences.append(
         Sentence(
-            text=f"{source[0].upper()}{source[1:]}, the newer source, {' and '.join(verbs)}"
-            f"{reason}.",
+            text=f"{source[0].upper()}{source[1:]}, the newer source, {'; it '.join(clauses)}.",
             citations=book.cite([i.chunk for i in newest]),
             kind=SentenceKind.conflict,
         )
     )
     return section
+
+
+def against_clauses(items: Sequence[_Rec]) -> list[str]:
+    """'suggests against the standard use of X because of the risk of augmentation', then the rest.
+
+    "Standard use" is the guideline's wording for the dopaminergic drugs only; other drugs are
+    said to be advised against, with "recommends" kept for strong recommendations.
+    """
+    augmentation = [i for i in items if "augmentation" in i.chunk.text.lower()]
+    strong = [i for i in items if i not in augmentation and is_strong(i.rec.strength)]
+    other = [i for i in items if i not in augmentation and i not in strong]
+    clauses = []
+    if augmentation:
+        names = join_names([i.rec.intervention for i in augmentation])
+        clauses.append(
+            f"suggests against the standard use of {names} because of the risk of augmentation"
+        )
+    if strong:
+        clauses.append(f"recommends against {join_names([i.rec.intervention for i in strong])}")
+    if other:
+        clauses.append(f"advises against {join_names([i.rec.intervention for i in other])}")
+    return clauses
 
 
 # -- summary ----------------------------------------------------------------------------------
@@ -440,38 +566,46 @@ def conflict_section(conflict: Conflict, book: CitationBook) -> Section:
 def summary_sentence(
     findings: GuidelineFindings, condition: str, intent: Intent, book: CitationBook
 ) -> Sentence | None:
-    items = findings.main
-    scope = condition
-    if intent.populations:
-        labels = [POPULATION_LABELS[p].lower() for p in sorted(intent.populations)]
-        scope = f"{condition} in {join_names(labels)}"
-    graded = [i for i in items if i.rec.kind is RecommendationKind.recommendation]
+    """One sentence: what the primary guideline recommends and advises against, strongest first."""
+    graded = [i for i in findings.main if i.rec.kind is RecommendationKind.recommendation]
     if not graded:
         return None
+    scope = condition
+    if intent.populations:
+        labels = [_lower_first(POPULATION_LABELS[p]) for p in sorted(intent.populations)]
+        scope = f"{condition} in {join_names(labels)}" if condition else join_names(labels)
     source = _short_source(graded[0].chunk)
-    parts: list[str] = []
+    grade_scale = is_grade_scale(graded[0].chunk)
+    clauses: list[str] = []
     cited: list[Chunk] = []
-    for group, verb in (
-        ("recommended", "recommends"),
-        ("suggested", "suggests"),
-        ("suggested-against", "suggests against the standard use of"),
-        ("recommended-against", "recommends against"),
-    ):
-        chosen = [i for i in graded if group_of(i.rec) == group]
-        if not chosen:
-            continue
-        if group == "suggested" and len(chosen) > 3 and parts:
-            parts.append("suggests several other options")
-            continue
-        names = [i.rec.intervention for i in chosen][:6]
-        parts.append(f"{verb} {join_names(names)}")
-        cited.extend(i.chunk for i in chosen[:6])
-    if not parts:
-        return None
-    strong_first = parts[0].startswith("recommends ") and not parts[0].startswith(
-        "recommends against"
+    for_groups = (
+        (("recommended", "makes strong recommendations for"),)
+        if grade_scale
+        else (("for", "recommends"),)
     )
-    lead = f"For {scope}, {source}"
-    text = f"{lead} {'strongly ' if strong_first else ''}{join_names(parts)}."
-    text = text.replace("strongly recommends", "strongly recommends")
-    return Sentence(text=text, citations=book.cite(cited), kind=SentenceKind.summary)
+    strong_for = [i for i in graded if group_of(i.rec, grade_scale) == for_groups[0][0]]
+    if grade_scale and not strong_for:
+        for_groups = (("suggested", "makes conditional recommendations for"),)
+    for group, verb in for_groups:
+        chosen = sorted((i for i in graded if group_of(i.rec, grade_scale) == group), key=sort_key)
+        if chosen:
+            names = list(dict.fromkeys(i.rec.intervention for i in chosen))
+            shown = names[:5] + (["others"] if len(names) > 5 else [])
+            clauses.append(f"{verb} {join_names(shown)}")
+            cited.extend(i.chunk for i in chosen[:5])
+    against = sorted((i for i in graded if i.rec.direction is Direction.against), key=sort_key)
+    augmentation = [i for i in against if "augmentation" in i.chunk.text.lower()]
+    if augmentation:
+        clauses.extend(against_clauses(augmentation))
+        cited.extend(i.chunk for i in augmentation)
+    elif against:
+        clauses.extend(against_clauses(against[:4]))
+        cited.extend(i.chunk for i in against[:4])
+    if not clauses:
+        return None
+    lead = f"For {scope}, {source}" if scope else source[0].upper() + source[1:]
+    return Sentence(
+        text=f"{lead} {'; it '.join(clauses)}.",
+        citations=book.cite(cited),
+        kind=SentenceKind.summary,
+    )

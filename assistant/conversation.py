@@ -18,6 +18,12 @@ _FOLLOW_UP_LEAD = re.compile(
     r"^\s*(?:and|also|but|what if|how about)\s+|^\s*(?:in|for|with)\s+",
     re.I,
 )
+# "what dose" / "which dose" add nothing once the ask is known.
+_ASK_ONLY = re.compile(
+    r"^(?:what|which|how much|how)\s+(?:is\s+the\s+|are\s+the\s+)?"
+    r"(?:dose|doses|dosing|dosage)s?\b\s*",
+    re.I,
+)
 _PRONOUN = re.compile(r"\b(it|they|them|those|these|that|this|its|their)\b", re.I)
 
 _ASK_PHRASE = {
@@ -31,9 +37,9 @@ _ASK_PHRASE = {
 
 @dataclass
 class Topic:
-    condition: str | None = None
+    condition: str | None = None  # canonical name
     ask: Ask = Ask.general
-    interventions: list[str] = field(default_factory=list)
+    interventions: list[tuple[str, str]] = field(default_factory=list)  # (concept id, name)
     populations: set[Population] = field(default_factory=set)
 
 
@@ -69,6 +75,7 @@ class Session:
             return text, False
 
         content = _FOLLOW_UP_LEAD.sub("", text).strip().rstrip("?.! ").strip()
+        content = _ASK_ONLY.sub("", content).strip()
         topic = self.topic
         new_ask = ask if ask is not Ask.general else topic.ask
         if drugs:
@@ -79,7 +86,7 @@ class Session:
         phrase = _ASK_PHRASE[new_ask]
         subject = topic.condition or ""
         if new_ask is Ask.dose and topic.interventions and not drugs:
-            subject = f"{', '.join(topic.interventions)} for {subject}"
+            subject = f"{', '.join(n for _, n in topic.interventions)} for {subject}"
         parts = [p for p in (phrase, subject) if p]
         query = " ".join(parts)
         if content and content.lower() not in query.lower():
@@ -113,10 +120,14 @@ def _conditions(normalized: NormalizedQuery | None) -> list[str]:
     return [m.canonical for m in normalized.matches if _concept_type(m) == "condition"]
 
 
-def _drugs(normalized: NormalizedQuery | None) -> list[str]:
+def _drugs(normalized: NormalizedQuery | None) -> list[tuple[str, str]]:
     if normalized is None:
         return []
-    return [m.canonical for m in normalized.matches if _concept_type(m) in {"drug", "drug-class"}]
+    return [
+        (m.concept_id, m.canonical)
+        for m in normalized.matches
+        if _concept_type(m) in {"drug", "drug-class"}
+    ]
 
 
 def _concept_type(match: object) -> str | None:

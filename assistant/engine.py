@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assistant.citations import CitationBook, renumber
 from assistant.compose import (
+    GuidelineFindings,
     conflict_section,
     find_conflicts,
     guideline_section,
@@ -21,9 +22,17 @@ from assistant.compose import (
     select_recommendations,
     summary_sentence,
 )
-from assistant.conversation import Session
-from assistant.intent import Intent, ask_of, populations_in
-from assistant.prompts import DISCLAIMER, INJECTION_NOTE
+from assistant.conversation import Session, Topic
+from assistant.intent import (
+    Ask,
+    Intent,
+    ask_bonus,
+    ask_of,
+    intervention_key,
+    on_topic,
+    populations_in,
+)
+from assistant.prompts import DISCLAIMER, INJECTION_NOTE, NO_DOSE_NOTE
 from assistant.retrieve import RetrievalFilter, Retriever
 from assistant.types import (
     Answer,
@@ -39,13 +48,16 @@ from ingest.embedding import Embedder, get_embedder
 from ingest.errors import CliniqError
 from ingest.settings import Settings
 from ingest.store import Index
-from ingest.types import Chunk, DocType, Passage
+from ingest.types import Chunk, Direction, DocType, Passage
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
     r"\byou are now\b|\bsystem prompt\b|\bact as\b|\bpretend to\b|\bjailbreak\b",
     re.I | re.S,
 )
+
+
+_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|ml|units?)\b", re.I)
 
 
 class QuestionError(CliniqError):
@@ -100,7 +112,14 @@ class Assistant:
         self.retriever = Retriever(self.index, settings.retrieval)
         self.lexicon = lexicon if lexicon is not None else load_lexicon(settings.lexicon_dir)
         self.options = settings.answer
+        self._class_cache: dict[str, set[str]] | None = None
         self.verifier = verifier or Verifier.default(self.embedder, self.options.verify_threshold)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the model and BM25 now, so the first question is as fast as the rest."""
+        self.embedder.embed_query("warm up")
+        self.index.lexical()
 
     # -- public -----------------------------------------------------------------------------
     def ask(self, question: str, session: Session | None = None) -> Answer:
@@ -112,7 +131,7 @@ class Assistant:
 
         session = session if session is not None else Session()
         standalone, _follow_up = session.standalone(clean.text, normalized)
-        answer = self._answer(clean, normalized, standalone, timings)
+        answer = self._answer(clean, normalized, standalone, session.topic, timings)
         timings["total_ms"] = _ms(started)
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
         session.record(question, standalone, answer)
@@ -131,16 +150,23 @@ class Assistant:
                 match.concept_type = str(getattr(concept, "type", "")) or None
         return normalized
 
-    def _expansions(self, normalized: NormalizedQuery | None) -> tuple[list[str], set[str]]:
-        """Extra BM25 terms, and the intervention names a question is restricted to."""
-        if normalized is None or self.lexicon is None:
+    def _expansions(
+        self, normalized: NormalizedQuery | None, topic: Topic
+    ) -> tuple[list[str], set[str]]:
+        """Extra BM25 terms, and the intervention names the question is restricted to.
+
+        A follow-up that names no drug ("what dose?") inherits the conversation's drugs.
+        """
+        if self.lexicon is None:
             return [], set()
+        concept_ids = [m.concept_id for m in normalized.matches] if normalized else []
+        drug_ids = [cid for cid, _ in topic.interventions]
         terms: list[str] = []
         interventions: set[str] = set()
-        for match in normalized.matches:
-            names = list(self.lexicon.expansion_terms(match.concept_id))  # type: ignore[attr-defined]
+        for concept_id in dict.fromkeys([*concept_ids, *drug_ids]):
+            names = list(self.lexicon.expansion_terms(concept_id))  # type: ignore[attr-defined]
             terms.extend(names)
-            if match.concept_type in {"drug", "drug-class"}:
+            if concept_id in drug_ids:
                 interventions.update(n.lower() for n in names)
         return terms, interventions
 
@@ -149,10 +175,11 @@ class Assistant:
         clean: CleanQuestion,
         normalized: NormalizedQuery | None,
         standalone: str,
+        topic: Topic,
         timings: dict[str, float],
     ) -> Answer:
         t0 = time.perf_counter()
-        expansion, intervention_terms = self._expansions(normalized)
+        expansion, intervention_terms = self._expansions(normalized, topic)
         # A follow-up names no drug itself but may inherit one ("what dose?" after "opioids").
         lexical_query = " ".join([standalone, *expansion])
         passages = self.retriever.retrieve(standalone, lexical_query=lexical_query)
@@ -182,9 +209,15 @@ class Assistant:
             k=self.options.rec_candidates,
             filters=RetrievalFilter(recommendations_only=True),
             lexical_query=lexical_query,
+            diversify=False,
         )
         findings = select_recommendations(
-            rec_passages, intent, standalone, intervention_terms, self.options
+            rec_passages,
+            intent,
+            standalone,
+            intervention_terms,
+            self.options,
+            document_blocks=self.index.document_chunks,
         )
         if intent.populations and not findings.main:
             notes.append(
@@ -194,21 +227,25 @@ class Assistant:
                     "general recommendations are shown.",
                 )
             )
+            intent = Intent(interventions=intervention_terms, ask=intent.ask)
             findings = select_recommendations(
                 rec_passages,
-                Intent(interventions=intervention_terms, ask=intent.ask),
+                intent,
                 standalone,
                 intervention_terms,
                 self.options,
+                document_blocks=self.index.document_chunks,
             )
-        research_pool = self._research_candidates(standalone, lexical_query)
+        research_pool, research_passages = self._research_candidates(standalone, lexical_query)
         book = CitationBook()
         sections: list[Section] = []
-        summary = summary_sentence(findings, self._condition(normalized), intent, book)
+        summary = summary_sentence(findings, topic.condition or "", intent, book)
         guidelines = guideline_section(findings, book)
-        research = self._research_section(standalone, research_pool, book)
+        research = self._research_section(standalone, research_pool, book, intent)
         conflict = find_conflicts(
-            findings, research_pool + _guideline_prose(passages), self._class_terms()
+            findings,
+            research_pool + _guideline_prose(passages) + self._conflict_candidates(findings),
+            self._class_terms(),
         )
         if summary is None and research and research.sentences:
             summary = research.sentences[0].model_copy(update={"kind": SentenceKind.summary})
@@ -234,8 +271,15 @@ class Assistant:
                 )
             )
         answer.sections = [s for s in kept if _has_sentences(s)]
+        if intent.ask is Ask.dose and not any(_DOSE.search(s.text) for s in answer.all_sentences()):
+            notes.append(NormalizationNote(span="", message=NO_DOSE_NOTE))
         if not answer.sections:
             return self._abstain(answer, notes, passages, best)
+        answer.passages = _with_cited(
+            passages,
+            [*rec_passages, *(i.passage for i in findings.all_candidates), *research_passages],
+            {c.chunk_id for s in answer.all_sentences() for c in s.citations},
+        )
         used = {c.document_id for s in answer.all_sentences() for c in s.citations}
         answer.references = book.references(used)
         renumber((s.citations for s in answer.all_sentences()), answer.references)
@@ -269,7 +313,9 @@ class Assistant:
         answer.references = []
         return answer
 
-    def _research_candidates(self, query: str, lexical_query: str) -> list[tuple[str, Chunk]]:
+    def _research_candidates(
+        self, query: str, lexical_query: str
+    ) -> tuple[list[tuple[str, Chunk]], list[Passage]]:
         research = self.retriever.retrieve(
             query,
             k=self.options.research_passages,
@@ -281,15 +327,19 @@ class Assistant:
             for sentence in split_sentences(passage.chunk.text):
                 if len(sentence.split()) >= 6:
                     out.append((sentence, passage.chunk))
-        return out
+        return out, research
 
     def _research_section(
-        self, query: str, pool: list[tuple[str, Chunk]], book: CitationBook
+        self, query: str, pool: list[tuple[str, Chunk]], book: CitationBook, intent: Intent
     ) -> Section | None:
+        pool = [(s, c) for s, c in pool if on_topic(s, intent)]
         if not pool:
             return None
         vectors = self.embedder.embed([s for s, _ in pool])
         query_vec = self.embedder.embed_query(query)
+        # Prefer sentences that speak to the kind of question (treatment words for a
+        # management question): a small, explicit nudge on top of cosine relevance.
+        bonus = ask_bonus([s for s, _ in pool], intent.ask)
         picked = mmr_select(
             query_vec,
             pool,
@@ -297,6 +347,7 @@ class Assistant:
             k=self.options.research_sentences,
             lam=self.options.mmr_lambda,
             floor=self.options.research_floor,
+            bonus=bonus,
         )
         if not picked:
             return None
@@ -309,18 +360,46 @@ class Assistant:
             )
         return section
 
-    def _condition(self, normalized: NormalizedQuery | None) -> str:
-        if normalized:
-            for match in normalized.matches:
-                if match.concept_type == "condition":
-                    return match.canonical
-        return "this question"
+    def _conflict_candidates(self, findings: GuidelineFindings) -> list[tuple[str, Chunk]]:
+        """Sentences of reviews and older guidelines about what the newest guideline advises
+        against, found by a query of their names (and classes) with 'first-line'."""
+        against = [i for i in findings.main if i.rec.direction is Direction.against]
+        if not against:
+            return []
+        classes = self._class_terms()
+        names: list[str] = []
+        for item in against:
+            names.append(item.rec.intervention)
+            names.extend(sorted(classes.get(item.key, set()))[:2])
+        query = " ".join(dict.fromkeys(names)) + " first-line treatment"
+        passages = self.retriever.retrieve(query, k=6, diversify=True)
+        out: list[tuple[str, Chunk]] = []
+        for passage in passages:
+            chunk = passage.chunk
+            if chunk.recommendation is None:
+                out.extend((s, chunk) for s in split_sentences(chunk.text) if len(s.split()) >= 6)
+        return out
 
     def _class_terms(self) -> dict[str, set[str]]:
-        """intervention key -> names of the drug classes it belongs to (from the lexicon)."""
-        if self.lexicon is None or not hasattr(self.lexicon, "class_members"):
-            return {}
-        return self.lexicon.class_members()  # type: ignore[no-any-return]
+        """intervention key -> names of the drug classes it belongs to ('dopamine agonists')."""
+        if self._class_cache is None:
+            self._class_cache = class_terms(self.lexicon)
+        return self._class_cache
+
+
+def class_terms(lexicon: object | None) -> dict[str, set[str]]:
+    """From the lexicon's drug classes and their members; empty without a lexicon."""
+    out: dict[str, set[str]] = {}
+    if lexicon is None:
+        return out
+    for concept in lexicon.concepts:  # type: ignore[attr-defined]
+        if str(concept.type) != "drug-class":
+            continue
+        class_names = {concept.canonical.lower(), *(s.lower() for s in concept.synonyms)}
+        for member_id in lexicon.narrower(concept.id):  # type: ignore[attr-defined]
+            member = lexicon.concept(member_id)  # type: ignore[attr-defined]
+            out.setdefault(intervention_key(member.canonical), set()).update(class_names)
+    return out
 
 
 def load_lexicon(directory: Path) -> object | None:
@@ -332,6 +411,19 @@ def load_lexicon(directory: Path) -> object | None:
     if not Path(directory).is_dir():
         return None
     return Lexicon.load(Path(directory))
+
+
+def _with_cited(
+    passages: list[Passage], considered: list[Passage], cited: set[str]
+) -> list[Passage]:
+    """The retrieved passages, plus every other passage a sentence cites (ranks continue)."""
+    out = list(passages)
+    have = {p.chunk.id for p in out}
+    for passage in considered:
+        if passage.chunk.id in cited and passage.chunk.id not in have:
+            have.add(passage.chunk.id)
+            out.append(passage.model_copy(update={"rank": len(out) + 1}))
+    return out
 
 
 def _guideline_prose(passages: list[Passage]) -> list[tuple[str, Chunk]]:
@@ -357,7 +449,9 @@ def _nearest_topics(passages: list[Passage], limit: int = 3) -> list[str]:
     for passage in passages:
         doc = passage.document
         section = passage.chunk.section_path[-1] if passage.chunk.section_path else ""
-        label = f"{section} ({doc.title[:80]}, {doc.year})" if section else doc.title[:80]
+        source = doc.title if len(doc.title) <= 60 else doc.source_name
+        source = f"{source}, {doc.year}" if doc.year else source
+        label = f"{section} ({source})" if section else source
         if label not in topics:
             topics.append(label)
         if len(topics) == limit:

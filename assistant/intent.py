@@ -69,6 +69,28 @@ _ASK_CUES: tuple[tuple[Ask, re.Pattern[str]], ...] = (
 )
 
 
+def ask_bonus(sentences: list[str], ask: Ask, weight: float = 0.08) -> list[float]:
+    """A small relevance nudge for sentences that match the kind of question."""
+    cue = dict(_ASK_CUES).get(ask)
+    if cue is None:
+        return [0.0] * len(sentences)
+    return [weight if cue.search(s) else 0.0 for s in sentences]
+
+
+def on_topic(sentence: str, intent: Intent) -> bool:
+    """Whether a research sentence speaks to this question's population, drugs or kind of ask.
+
+    Cosine relevance alone lets generic sentences ("RLS is a common disorder") into every answer.
+    """
+    if intent.populations and not populations_in(sentence) & intent.populations:
+        return False
+    if intent.interventions:
+        lowered = sentence.lower()
+        return any(re.search(rf"\b{re.escape(t)}", lowered) for t in intent.interventions)
+    cue = dict(_ASK_CUES).get(intent.ask)
+    return cue is None or bool(cue.search(sentence)) or intent.ask is Ask.general
+
+
 def populations_in(text: str) -> set[Population]:
     return {pop for pop, cue in _POPULATION_CUES.items() if cue.search(text)}
 

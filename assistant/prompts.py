@@ -19,6 +19,11 @@ INJECTION_NOTE = (
     "Answers come only from the indexed sources."
 )
 
+NO_DOSE_NOTE = (
+    "The indexed sources state no dose for this; check the full guideline or the product "
+    "label before prescribing."
+)
+
 UNRECOGNIZED_TERM = "'{term}' is not a recognized medical term; interpreted as {concept}."
 
 TEMPLATE_FIELDS: dict[str, set[str]] = {

@@ -66,8 +66,10 @@ class Retriever:
         mode: RetrievalMode = "hybrid",
         filters: RetrievalFilter | None = None,
         lexical_query: str | None = None,
+        diversify: bool = True,
     ) -> list[Passage]:
-        """Top-k passages. `lexical_query` lets the caller add expansion terms for BM25 only."""
+        """Top-k passages. `lexical_query` lets the caller add expansion terms for BM25 only;
+        `diversify=False` drops the per-document cap (to gather all of one guideline's blocks)."""
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
         store_filter = filters.store_filter() if filters else None
@@ -90,7 +92,7 @@ class Retriever:
                 score *= 1.0 - self.settings.superseded_penalty
             scored.append((score, cand.chunk_id, cand))
         scored.sort(key=lambda item: (-item[0], item[1]))
-        chosen = self._diversify(scored, chunks, k)
+        chosen = self._diversify(scored, chunks, k) if diversify else scored[:k]
         return [
             Passage(
                 chunk=chunks[cand.chunk_id],

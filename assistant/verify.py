@@ -26,8 +26,7 @@ class Verifier:
     def default(cls, embedder: Embedder | None = None, threshold: float = 0.5) -> Verifier:
         from assistant.support import default_judge
 
-        model = embedder.model if embedder is not None else None
-        return cls(default_judge(embedder=model), threshold)
+        return cls(default_judge(model=embedder), threshold)
 
     @property
     def name(self) -> str:

@@ -231,6 +231,14 @@ class DocStore:
         )
         return {cid: (t, s, bool(r)) for cid, t, s, r in rows}
 
+    def document_chunk_ids(self, doc_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id"
+            " WHERE d.id = ? AND d.state = 'committed' ORDER BY c.position",
+            (doc_id,),
+        )
+        return [r[0] for r in rows]
+
     def get_chunks(self, ids: Sequence[str], committed_only: bool = True) -> list[Chunk]:
         """Chunks in the order of `ids`; unknown or not-yet-committed ids are left out."""
         if not ids:

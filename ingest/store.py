@@ -163,6 +163,10 @@ class Index:
     def get(self, ids: Sequence[str]) -> list[Chunk]:
         return self.docstore.get_chunks(ids)
 
+    def document_chunks(self, document_id: str) -> list[Chunk]:
+        """All served chunks of one document, in order."""
+        return self.docstore.get_chunks(self.docstore.document_chunk_ids(document_id))
+
     def query_dense(
         self, query: str | np.ndarray, k: int, filters: ChunkFilter | None = None
     ) -> list[Hit]:

@@ -1,0 +1,190 @@
+"""HTML pages: the article text with headings kept as Markdown, page furniture dropped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+from ingest.errors import LoaderError
+from ingest.loaders._common import (
+    LoadResult,
+    decode_text,
+    path_document_id,
+    reject_binary,
+    short_title,
+    title_from_stem,
+)
+from ingest.types import DocType, Document
+
+# Elements that are navigation, chrome or code, never article text.
+_DROP_TAGS = frozenset(
+    {
+        "script", "style", "nav", "header", "footer", "aside", "form", "noscript", "iframe",
+        "svg", "template", "button", "select", "input", "textarea", "canvas", "object", "embed",
+        "menu", "dialog", "head",
+    }
+)  # fmt: skip
+_DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "section", "article", "main", "body", "html", "blockquote", "table", "thead",
+        "tbody", "tfoot", "tr", "ul", "ol", "dl", "dt", "dd", "figure", "figcaption", "address",
+        "details", "summary", "hr", "caption", "center",
+    }
+)  # fmt: skip
+_HEADINGS = {f"h{n}": n for n in range(1, 7)}
+_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+
+
+def load_html(path: Path, data: bytes) -> LoadResult:
+    soup = BeautifulSoup(_decode_html(path, data), "lxml")
+    title = _title(soup) or title_from_stem(path)
+    meta = _citation_meta(soup)
+    blocks = _Blocks()
+    root = soup.body or soup
+    blocks.walk(root)
+    body = "\n\n".join(blocks.out)
+    if not body.strip():
+        raise LoaderError(
+            path, "no text left after removing scripts, navigation, headers and footers"
+        )
+    doc = Document(
+        id=path_document_id(path),
+        title=short_title(meta.pop("title", None) or title),
+        doc_type=DocType.research,
+        text=body,
+        source_path=str(path),
+        **meta,
+    )
+    return LoadResult([doc])
+
+
+def _decode_html(path: Path, data: bytes) -> str:
+    """UTF-8, unless the page declares another charset in a <meta> tag."""
+    reject_binary(path, data)
+    declared = _CHARSET_RE.search(data[:4096])
+    charset = declared.group(1).decode("ascii").lower() if declared else "utf-8"
+    if charset.replace("-", "").replace("_", "") in {"utf8", "usascii", "ascii"}:
+        return decode_text(path, data)
+    try:
+        text = data.decode(charset)
+    except LookupError:
+        raise LoaderError(path, f"page declares an unknown charset {charset!r}") from None
+    except UnicodeDecodeError as exc:
+        raise LoaderError(
+            path, f"page is not valid {charset} (bad byte at offset {exc.start}); fix its charset"
+        ) from None
+    if not text.strip():
+        raise LoaderError(path, "file contains only whitespace; add content or remove it")
+    return text
+
+
+def _text(node: Tag) -> str:
+    return " ".join(node.get_text(" ").split())
+
+
+def _title(soup: BeautifulSoup) -> str | None:
+    if soup.title and (text := _text(soup.title)):
+        return text
+    h1 = soup.find("h1")
+    if isinstance(h1, Tag):
+        return _text(h1) or None
+    return None
+
+
+def _citation_meta(soup: BeautifulSoup) -> dict[str, object]:
+    """Highwire `citation_*` tags (journal pages carry them) and the canonical URL."""
+
+    def content(name: str) -> str | None:
+        tag = soup.find("meta", attrs={"name": name})
+        value = tag.get("content") if isinstance(tag, Tag) else None
+        text = " ".join(str(value or "").split())
+        return text or None
+
+    meta: dict[str, object] = {}
+    for key, name in (
+        ("title", "citation_title"),
+        ("journal", "citation_journal_title"),
+        ("doi", "citation_doi"),
+        ("pmid", "citation_pmid"),
+    ):
+        if value := content(name):
+            meta[key] = value
+    date = content("citation_publication_date") or content("citation_date")
+    if date and (year := re.search(r"\b(19|20)\d{2}\b", date)):
+        meta["year"] = int(year.group(0))
+    authors = [
+        " ".join(str(tag.get("content", "")).split())
+        for tag in soup.find_all("meta", attrs={"name": "citation_author"})
+    ]
+    if authors := [a for a in authors if a]:
+        meta["authors"] = authors
+    canonical = soup.find("link", rel="canonical")
+    href = canonical.get("href") if isinstance(canonical, Tag) else None
+    url = str(href) if href else content("citation_fulltext_html_url")
+    if url and url.startswith(("http://", "https://")):
+        meta["url"] = url
+    return meta
+
+
+class _Blocks:
+    """Walks the DOM once, emitting Markdown-ish blocks: `# heading`, paragraphs, `- item`."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self._buf: list[str] = []
+        self._prefix = ""
+
+    def flush(self) -> None:
+        text = " ".join("".join(self._buf).split())
+        self._buf.clear()
+        if text:
+            self.out.append(self._prefix + text)
+            self._prefix = ""
+
+    def walk(self, node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, Comment):
+                continue
+            if isinstance(child, NavigableString):
+                self._buf.append(str(child))
+                continue
+            if not isinstance(child, Tag) or self._dropped(child):
+                continue
+            name = child.name.lower()
+            if name in _HEADINGS:
+                self.flush()
+                if heading := _text(child):
+                    self.out.append(f"{'#' * _HEADINGS[name]} {heading}")
+            elif name == "li":
+                self.flush()
+                self._prefix = "- "
+                self.walk(child)
+                self.flush()
+                self._prefix = ""
+            elif name == "pre":
+                self.flush()
+                if code := child.get_text().strip("\n"):
+                    self.out.append(f"```\n{code}\n```")
+            elif name == "br":
+                self._buf.append("\n")
+            elif name in ("td", "th"):
+                self._buf.append(" ")
+                self.walk(child)
+                self._buf.append(" ")
+            elif name in _BLOCK_TAGS:
+                self.flush()
+                self.walk(child)
+                self.flush()
+            else:
+                self.walk(child)
+
+    @staticmethod
+    def _dropped(tag: Tag) -> bool:
+        if tag.name.lower() in _DROP_TAGS:
+            return True
+        if str(tag.get("role", "")).lower() in _DROP_ROLES:
+            return True
+        return tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true"
