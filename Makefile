@@ -21,9 +21,11 @@ $(VENV)/.installed: pyproject.toml
 index: setup
 	$(CLINIQ) ingest corpus/
 
+SEED ?= What is the management approach for RESLEG (Rapid Eye Movement Sleep Leg) syndrome?
+
 run: index
-	$(CLINIQ) index stats
-	$(CLINIQ) search "management of restless legs syndrome" -k 5
+	$(CLINIQ) ask "$(SEED)"
+	$(CLINIQ) chat
 
 test: setup
 	$(VENV)/bin/pytest

@@ -51,11 +51,12 @@ _ABBREVIATIONS = frozenset(
 # Abbreviations only when a number follows ("No. 5", "p. 12"); "... answer is no. Then" splits.
 _BEFORE_NUMBER = frozenset({"no", "nos", "p", "pp", "vol", "vols", "sec"})
 _TITLES = frozenset({"dr", "drs", "mr", "mrs", "prof", "st"})
-# A run of terminal punctuation (and closing quotes/brackets), then space, then the next
-# character, captured inside the lookahead so no slicing of the text is needed.
-_BOUNDARY_RE = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+(\S))")
+# A whole run of terminal punctuation (and closing quotes/brackets), then space, then the next
+# character, captured inside the lookahead so no slicing of the text is needed. The lookbehind
+# and possessive quantifiers keep a long run of dots linear instead of quadratic.
+_BOUNDARY_RE = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s+(\S))")
 _ITEM_RE = re.compile(r"[ \t]*(?:[-*+•▪‣◦]|\(?\d{1,3}[.)]|\(?[a-z][.)])[ \t]+\S")
-_HEADING_RE = re.compile(r" {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*")
+_HEADING_RE = re.compile(r" {0,3}(#{1,6})[ \t]++(.*\S)[ \t]*")
 _TABLE_ROW_RE = re.compile(r"[ \t]*\|")
 # Both match stripped lines. Cells are separated by a mandatory `|`, so that a long run of
 # dashes or spaces cannot make the regex backtrack.
@@ -78,6 +79,16 @@ def split_sentences(text: str) -> list[str]:
     for segment in _segments(text):
         sentences.extend(_split_segment(segment))
     return sentences
+
+
+def _heading_text(raw: str) -> str:
+    """`Title ##` -> `Title`: closing hashes, as Markdown allows; done without a regex that
+    could backtrack on a long line."""
+    text = raw.rstrip()
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        text = bare
+    return " ".join(text.split()) or raw.strip()
 
 
 def _segments(text: str) -> Iterator[str]:
@@ -253,7 +264,7 @@ def _parse(doc: Document) -> list[_Run | _RecBlock]:
             continue
         elif heading := _HEADING_RE.fullmatch(line):
             flush_paragraph()
-            level, text = len(heading.group(1)), " ".join(heading.group(2).split())
+            level, text = len(heading.group(1)), _heading_text(heading.group(2))
             if level == 1:
                 top_headings += 1
                 if not seen_content and not stack:
@@ -402,7 +413,9 @@ _REC_ENUMS: dict[str, list[str]] = {
 }
 
 
-def _rec_error(doc: Document, index: int, line: int, statement: str | None, problem: str):
+def _rec_error(
+    doc: Document, index: int, line: int, statement: str | None, problem: str
+) -> LoaderError:
     what = f"recommendation block {index} (body line {line}"
     if statement:
         short = " ".join(statement.split())

@@ -34,7 +34,7 @@ from ingest.tokens import default_token_counter
 from ingest.types import Chunk, Document, sha256_hex
 
 # Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
-CHUNK_FORMAT = "2"
+CHUNK_FORMAT = "3"
 
 
 class Progress(Protocol):
@@ -315,6 +315,16 @@ class _Ingest:
                 self.report.warnings.append(
                     f"{path}: document id {doc.id!r} was already read from {produced[doc.id]}; "
                     "this copy is skipped (give each document a unique id)"
+                )
+                continue
+            if len(doc.text) > self.settings.ingest.max_document_chars:
+                self.report.skipped.append(
+                    SkippedFile(
+                        str(path),
+                        f"document {doc.id!r} has {len(doc.text):,} characters, over the "
+                        f"{self.settings.ingest.max_document_chars:,} limit for one document; "
+                        "split it, or raise CLINIQ_INGEST__MAX_DOCUMENT_CHARS",
+                    )
                 )
                 continue
             produced[doc.id] = str(path)

@@ -56,14 +56,25 @@ class EmbeddingSettings(_Section):
 
 
 class ChunkingSettings(_Section):
-    max_tokens: int = Field(default=256, ge=32, le=512, description="Upper bound per chunk.")
+    max_tokens: int = Field(
+        default=224,
+        ge=32,
+        le=512,
+        description="Upper bound per chunk, special tokens included; the model takes 256, and "
+        "the rest is left for the section heading that precedes the text when it is embedded.",
+    )
     overlap_tokens: int = Field(default=32, ge=0, description="Sentences carried over, in tokens.")
 
 
 class IngestSettings(_Section):
     max_file_bytes: int = Field(
-        default=20_000_000,
+        default=64_000_000,
         description="Files larger than this are skipped with a message (raise it to ingest them).",
+    )
+    max_document_chars: int = Field(
+        default=2_000_000,
+        description="One document longer than this is skipped: far beyond any guideline, and "
+        "hours of embedding on a small machine (raise it to ingest such documents).",
     )
     batch_chunks: int = Field(
         default=512, ge=1, description="Chunks written per pending/committed step."

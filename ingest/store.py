@@ -93,10 +93,13 @@ def chunk_metadata(chunk: Chunk) -> dict[str, str | int | float | bool]:
     }
 
 
+HEADING_CHARS = 120  # about 30 tokens: chunks leave that much room (ChunkingSettings.max_tokens)
+
+
 def embedding_input(chunk: Chunk) -> str:
-    """What the model embeds: the title and section give short chunks their context."""
-    head = " > ".join([chunk.document.title, *chunk.section_path])
-    return f"{head}\n{chunk.text}"
+    """What the model embeds: the nearest section headings give a chunk its context."""
+    head = " > ".join(chunk.section_path[-2:]) or chunk.document.title
+    return f"{head[:HEADING_CHARS]}\n{chunk.text}"
 
 
 class Index:

@@ -54,7 +54,7 @@ _ENUM_KEYS: dict[str, type[StrEnum]] = {"doc_type": DocType, "status": DocStatus
 _ID_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _FENCE_RE = re.compile(r"---[ \t]*")
 _END_FENCE_RE = re.compile(r"(?:---|\.\.\.)[ \t]*")
-_H1_RE = re.compile(r"#[ \t]+(.+?)[ \t#]*")
+_H1_RE = re.compile(r"#[ \t]++(.*\S)[ \t]*")
 
 
 def load_markdown(path: Path, text: str) -> LoadResult:
@@ -84,7 +84,7 @@ def _plain_markdown(path: Path, text: str) -> Document:
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
         elif not in_fence and (m := _H1_RE.fullmatch(line)):
-            title = short_title(m.group(1))
+            title = short_title(m.group(1).rstrip("# \t") or m.group(1))
             break
     return Document(
         id=path_document_id(path),

@@ -39,7 +39,7 @@ JSONL_SHAPE = (
 )
 XML_SHAPE = "expected a MedQuAD XML file: <Document id source url> with <Focus> and <QAPairs>"
 _REQUIRED_RECORD_KEYS = ("question", "answer")
-_INLINE_BULLET_RE = re.compile(r"[ \t]{2,}-[ \t]+(?=\S)")
+_INLINE_BULLET_RE = re.compile(r"(?<![ \t])[ \t]{2,}-[ \t]+(?=\S)")  # lookbehind: linear
 _FILE_STEM_RE = re.compile(r"(?P<collection>\d+_\w+?)_(?P<doc_id>\d+)")
 
 
@@ -55,7 +55,7 @@ def clean_answer(text: str) -> str:
 
 def clean_question(text: str) -> str:
     """'What causes X ?' -> 'What causes X?' (and 'X? ?' -> 'X?')."""
-    text = re.sub(r"\s+([?.!])", r"\1", " ".join(text.split()))
+    text = re.sub(r" ([?.!])", r"\1", " ".join(text.split()))
     return re.sub(r"([?.!])\1+", r"\1", text)
 
 
