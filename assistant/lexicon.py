@@ -7,6 +7,7 @@ tables the query normaliser needs are built once here, so normalising a question
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from rapidfuzz import fuzz, process
+from rapidfuzz import process
 
 from ingest.errors import CliniqError
 
@@ -73,6 +74,7 @@ def tokenize(text: str, limit: int | None = None) -> list[Token]:
     return out
 
 
+@functools.lru_cache(maxsize=65_536)
 def fold(word: str) -> str:
     """Key form of one word: case, possessive, British spelling and plural do not matter."""
     w = unicodedata.normalize("NFKC", word).casefold()
@@ -168,7 +170,8 @@ class Concept(_Strict):
     )
     broader: list[str] = Field(default_factory=list, description="Parent concepts (drug classes).")
     preferred_for: list[str] = Field(
-        default_factory=list, description="Shared terms read as this concept when context is silent."
+        default_factory=list,
+        description="Shared terms read as this concept when context is silent.",
     )
     context_words: list[str] = Field(
         default_factory=list, description="Words that, nearby, make this concept the likelier one."
@@ -229,7 +232,7 @@ class WordListFile(_Strict):
     """Words that are real (English, clinical, known abbreviations) and so are never 'corrected'."""
 
     kind: Literal["word-list"]
-    role: Literal["common-words", "known-abbreviations"]
+    role: Literal["common-words", "outside-terms", "known-abbreviations"]
     source: str
     description: str = ""
     generator: str | None = None
@@ -288,7 +291,8 @@ class ScoringName:
 
 
 STOPWORDS = frozenset(
-    "a an and as at by for from in into of on or the to with without vs versus".split()
+    {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "of", "on", "or", "the"}
+    | {"to", "with", "without", "vs", "versus"}
 )
 
 
@@ -373,6 +377,7 @@ class Lexicon:
         common_words: Iterable[str],
         known_abbreviations: Iterable[str],
         origin: dict[str, Path] | None = None,
+        outside_terms: Iterable[str] = (),
     ) -> None:
         self._concepts: dict[str, Concept] = {c.id: c for c in concepts}
         self._origin = origin or {}
@@ -380,11 +385,33 @@ class Lexicon:
         for g in generated:
             self._generated[g.concept].append(g)
         self.common_words: frozenset[str] = frozenset(fold(w) for w in common_words)
+        self.outside_terms: frozenset[str] = frozenset(fold(w) for w in outside_terms)
         abbrevs = set(known_abbreviations)
         self.known_abbreviations: frozenset[str] = frozenset(abbrevs | {a.upper() for a in abbrevs})
+        self.cache: dict[object, object] = {}  # memo for derived lookups (normaliser)
         self._build_indexes()
 
     # -------------------------------------------------------------- loading
+
+    _LOADED: dict[Path, tuple[tuple[tuple[str, int, int], ...], Lexicon]] = {}  # noqa: RUF012
+
+    @classmethod
+    def cached(cls, path: Path) -> Lexicon:
+        """``load``, once per process while the files are unchanged (CLI, UI, retrieval)."""
+        directory = Path(path).resolve()
+        stamp = (
+            tuple(
+                (str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                for p in sorted(directory.rglob("*.yaml"))
+            )
+            if directory.is_dir()
+            else ()
+        )
+        hit = cls._LOADED.get(directory)
+        if hit is None or hit[0] != stamp:
+            hit = (stamp, cls.load(directory))
+            cls._LOADED[directory] = hit
+        return hit[1]
 
     @classmethod
     def load(cls, path: Path) -> Lexicon:
@@ -398,6 +425,7 @@ class Lexicon:
         origin: dict[str, Path] = {}
         generated: list[tuple[Path, GeneratedTerm]] = []
         common: list[str] = []
+        outside: list[str] = []
         abbrevs: list[str] = []
         errors: list[str] = []
         for path, data in files:
@@ -415,6 +443,8 @@ class Lexicon:
                 generated.extend((path, g) for g in parsed.terms)
             elif parsed.role == "common-words":
                 common.extend(parsed.words)
+            elif parsed.role == "outside-terms":
+                outside.extend(parsed.words)
             else:
                 abbrevs.extend(parsed.words)
         if not concepts:
@@ -422,7 +452,7 @@ class Lexicon:
         errors.extend(_check_references(concepts, origin, generated))
         if errors:
             raise LexiconError("\n".join(errors[:20]))
-        lexicon = cls(concepts, [g for _, g in generated], common, abbrevs, origin)
+        lexicon = cls(concepts, [g for _, g in generated], common, abbrevs, origin, outside)
         conflicts = lexicon._conflicts()
         if conflicts:
             raise LexiconError("\n".join(conflicts[:20]))
@@ -458,15 +488,16 @@ class Lexicon:
         """Every way of writing the concept, curated first, each with its source."""
         c = self.concept(concept_id)
         out = [Term(c.canonical, "canonical", "curated")]
-        for kind, items in (
+        curated: tuple[tuple[EntryKind, list[str]], ...] = (
             ("abbreviation", c.abbreviations),
             ("synonym", c.synonyms),
             ("brand", c.brands),
             ("misspelling", c.misspellings),
             ("wrong_expansion", c.wrong_expansions),
             ("shorthand", c.unrecognized_shorthand),
-        ):
-            out.extend(Term(t, kind, "curated") for t in items)  # type: ignore[arg-type]
+        )
+        for kind, items in curated:
+            out.extend(Term(t, kind, "curated") for t in items)
         out.extend(Term(g.term, g.kind, g.source) for g in self._generated.get(concept_id, []))
         return out
 
@@ -510,23 +541,24 @@ class Lexicon:
         return dict(sorted(counts.items()))
 
     def is_known_word(self, token: str) -> bool:
-        """A real word: common English/clinical, a word of a lexicon name, or an abbreviation."""
+        """A real word: common English/clinical, a word of a lexicon name, a medical term outside
+        the lexicon, or a known abbreviation. Real words are never spelling-corrected."""
         f = fold(token)
         return (
             f in self.common_words
             or f in self.vocabulary
+            or f in self.outside_terms
             or token in self.known_abbreviations
-            or token.upper() in self.known_abbreviations
-            and len(token) <= 5
+            or (len(token) <= 5 and token.upper() in self.known_abbreviations)
         )
 
     # -------------------------------------------------------------- index construction
 
-    def _entries(self) -> Iterable[tuple[Entry, str]]:
-        """(entry, source) for every term of every concept."""
+    def _entries(self) -> Iterable[Entry]:
+        """Every term of every concept, curated and generated."""
         for c in self._concepts.values():
             for t in self.terms(c.id):
-                yield Entry(c.id, t.kind, t.text), t.source
+                yield Entry(c.id, t.kind, t.text)
 
     def _build_indexes(self) -> None:
         phrase: dict[tuple[str, ...], dict[str, Entry]] = defaultdict(dict)
@@ -536,14 +568,22 @@ class Lexicon:
         fuzzy_targets: dict[str, dict[str, Entry]] = defaultdict(dict)
         scoring: dict[tuple[str, tuple[str, ...]], ScoringName] = {}
 
+        self._self_conflicts: list[str] = []
+
         def put(table: dict[tuple[str, ...], dict[str, Entry]], key: tuple[str, ...], e: Entry):
             if not key:
                 return
             old = table[key].get(e.concept_id)
+            if old is not None and (old.kind in _REAL_KINDS) != (e.kind in _REAL_KINDS):
+                self._self_conflicts.append(
+                    f"{self._origin.get(e.concept_id, '?')}: concept {e.concept_id!r} lists "
+                    f"{old.text!r} ({old.kind}) and {e.text!r} ({e.kind}): a real term cannot "
+                    "also be a misspelling, wrong expansion or shorthand"
+                )
             if old is None or _KIND_RANK[e.kind] < _KIND_RANK[old.kind]:
                 table[key][e.concept_id] = e
 
-        for entry, _source in self._entries():
+        for entry in self._entries():
             toks = tokenize(entry.text)
             if entry.kind == "abbreviation":
                 raw = tuple(t.text for t in toks)
@@ -599,7 +639,7 @@ class Lexicon:
             k: tuple(v.values()) for k, v in fuzzy_targets.items()
         }
         by_len: dict[int, list[str]] = defaultdict(list)
-        for text in self.fuzzy_targets:
+        for text in list(self.fuzzy_targets):
             n = len(text.split())
             by_len[n].append(text)
             if 2 <= n <= 3:
@@ -615,6 +655,14 @@ class Lexicon:
                 names_by_word[w].append(sn)
         self.names_by_word: dict[str, tuple[ScoringName, ...]] = {
             k: tuple(v) for k, v in names_by_word.items()
+        }
+        by_prefix: dict[str, dict[ScoringName, None]] = defaultdict(dict)
+        for sn in self.scoring_names:
+            for w in sn.words:
+                if len(w) >= 2:
+                    by_prefix[w[:2]][sn] = None
+        self.names_by_prefix: dict[str, tuple[ScoringName, ...]] = {
+            k: tuple(v) for k, v in by_prefix.items()
         }
         self.context_words: dict[str, frozenset[str]] = {
             c.id: frozenset(fold(w) for w in c.context_words) for c in self._concepts.values()
@@ -634,12 +682,10 @@ class Lexicon:
 
     def _conflicts(self) -> list[str]:
         """A key that means two concepts is an error unless both say they are ambiguous."""
-        problems: list[str] = []
+        problems: list[str] = list(self._self_conflicts)
 
         def ok(ids: list[str]) -> bool:
-            return all(
-                b in self._concepts[a].ambiguous_with for a in ids for b in ids if a != b
-            )
+            return all(b in self._concepts[a].ambiguous_with for a in ids for b in ids if a != b)
 
         def where(e: Entry) -> str:
             path = self._origin.get(e.concept_id, "?")
@@ -699,9 +745,7 @@ def _check_references(
                 elif ref == c.id:
                     errors.append(f"{origin[c.id]}: concept {c.id!r} {field}: names itself")
         own = {fold_phrase(t) for t in [c.canonical, *c.abbreviations, *c.synonyms, *c.brands]}
-        own |= {
-            fold_phrase(g.term) for _, g in generated if g.concept == c.id
-        }
+        own |= {fold_phrase(g.term) for _, g in generated if g.concept == c.id}
         for term in c.preferred_for:
             if fold_phrase(term) not in own:
                 errors.append(
