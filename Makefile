@@ -36,6 +36,7 @@ test-all: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/build_lexicon.py --check
 
 clean:
 	rm -rf .cliniq reports

@@ -195,16 +195,16 @@ def _print_ingest_report(report: Any, settings: Settings) -> None:
         f"skipped); embedded {report.chunks_embedded} chunks, reused {report.embeddings_reused} "
         f"cached embeddings; {report.elapsed_s:.1f} s{rate}",
         highlight=False,
+        soft_wrap=True,
     )
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if report.skipped:
-        skipped = Table(title="Skipped files", show_header=True)
-        skipped.add_column("file", overflow="fold")
-        skipped.add_column("reason", overflow="fold")
+        console.print(f"[bold]Skipped files ({len(report.skipped)}):[/]")
         for item in report.skipped:
-            skipped.add_row(item.path, item.reason)
-        console.print(skipped)
+            console.print(
+                f"  [yellow]skipped[/] {item.path}: {item.reason}", highlight=False, soft_wrap=True
+            )
 
 
 @index_app.command("stats")

@@ -143,12 +143,7 @@ class Assistant:
             return None
         from assistant.normalize import normalize_question
 
-        normalized = normalize_question(text, self.lexicon)  # type: ignore[arg-type]
-        for match in normalized.matches:
-            if match.concept_type is None:
-                concept = self.lexicon.concept(match.concept_id)  # type: ignore[attr-defined]
-                match.concept_type = str(getattr(concept, "type", "")) or None
-        return normalized
+        return normalize_question(text, self.lexicon)  # type: ignore[arg-type]
 
     def _expansions(
         self, normalized: NormalizedQuery | None, topic: Topic
@@ -410,7 +405,7 @@ def load_lexicon(directory: Path) -> object | None:
         return None
     if not Path(directory).is_dir():
         return None
-    return Lexicon.load(Path(directory))
+    return Lexicon.cached(Path(directory))
 
 
 def _with_cited(
