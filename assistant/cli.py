@@ -370,7 +370,22 @@ def chat_command(
         sys.stdout.flush()
 
 
+def _add_plugin_commands() -> None:
+    """Command groups registered under the `cliniq.commands` entry point (e.g. `cliniq eval`).
+
+    Discovered, not imported by name: `evals` depends on the assistant, never the reverse.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="cliniq.commands"):
+        try:
+            app.add_typer(entry.load(), name=entry.name)
+        except Exception as exc:  # a broken plugin must not break the CLI
+            err_console.print(f"[yellow]warning:[/] `cliniq {entry.name}` unavailable: {exc}")
+
+
 def main() -> None:  # pragma: no cover - console script entry
+    _add_plugin_commands()
     app()
 
 
