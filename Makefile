@@ -6,7 +6,7 @@ CLINIQ := $(VENV)/bin/cliniq
 PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run test test-all lint bench index clean
+.PHONY: setup setup-llm-server run test test-all lint bench index clean
 
 setup: $(VENV)/.installed
 
@@ -17,6 +17,19 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev,ui,llm,lexicon]"
 	touch $@
+
+# The real OpenAI-compatible server used by the LLM-path tests: compiles llama.cpp (minutes,
+# once; pip caches the wheel). Without it those tests skip with a message.
+setup-llm-server: $(VENV)/.llm-server
+
+$(VENV)/.llm-server: $(VENV)/.installed
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e ".[llm-server]"
+	touch $@
+
+bench: setup
+	$(PY) scripts/bench_answer.py
+	$(PY) scripts/bench_ingest.py --limit-docs 300
 
 index: setup
 	$(CLINIQ) ingest corpus/

@@ -305,10 +305,25 @@ def _print_answer(answer: Any, fmt: str, show_passages: bool) -> None:
 FormatOption = Annotated[str, typer.Option("--format", "-f", help="markdown | text | json")]
 
 
-def _make_assistant(index: Path | None) -> Any:
+LLMOption = Annotated[
+    bool,
+    typer.Option(
+        "--llm",
+        help="Let the model at CLINIQ_LLM__BASE_URL write the answer (OpenAI-compatible); "
+        "only cited sentences its passages support are shown.",
+    ),
+]
+
+
+def _make_assistant(index: Path | None, llm: bool = False) -> Any:
+    settings = build_settings(index)
+    if llm:
+        from assistant.generate import LLMAssistant
+
+        return LLMAssistant(settings)
     from assistant.engine import Assistant
 
-    return Assistant(build_settings(index))
+    return Assistant(settings)
 
 
 @app.command("ask")
@@ -321,11 +336,12 @@ def ask_command(
         bool, typer.Option("--show-passages", help="Also list the retrieved passages.")
     ] = False,
     index: IndexOption = None,
+    llm: LLMOption = False,
 ) -> None:
     """Answer one question from the index, every sentence cited."""
     if fmt not in {"markdown", "text", "json"}:
         raise CliniqError(f"--format must be markdown, text or json, not {fmt!r}")
-    assistant = _make_assistant(index)
+    assistant = _make_assistant(index, llm)
     answer = assistant.ask(question)
     _print_answer(answer, "json" if as_json else fmt, show_passages)
 
@@ -336,11 +352,12 @@ def chat_command(
     fmt: FormatOption = "markdown",
     show_passages: Annotated[bool, typer.Option("--show-passages")] = False,
     index: IndexOption = None,
+    llm: LLMOption = False,
 ) -> None:
     """Interactive questions with follow-ups; /new starts over, /quit or end of input ends."""
     from assistant.conversation import Session
 
-    assistant = _make_assistant(index)
+    assistant = _make_assistant(index, llm)
     session = Session()
     interactive = sys.stdin.isatty()
     if interactive:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,10 @@ class CleanQuestion:
     notes: tuple[str, ...] = ()
 
 
+# (clean question, normalized question, standalone query, topic, timings) -> Answer
+AnswerStep = Callable[[CleanQuestion, NormalizedQuery | None, str, Topic, dict[str, float]], Answer]
+
+
 def clean_question(raw: str, max_chars: int = 1000) -> CleanQuestion:
     """Strip control characters, bound the length, and say what was changed."""
     notes: list[str] = []
@@ -122,7 +127,11 @@ class Assistant:
         self.index.lexical()
 
     # -- public -----------------------------------------------------------------------------
-    def ask(self, question: str, session: Session | None = None) -> Answer:
+    def ask(
+        self, question: str, session: Session | None = None, *, compose: AnswerStep | None = None
+    ) -> Answer:
+        """Answer one question. ``compose`` replaces the offline composition step (the LLM
+        answerer passes its own); cleaning, normalization, the conversation and timings stay."""
         timings: dict[str, float] = {}
         started = time.perf_counter()
         clean = clean_question(question, self.options.max_question_chars)
@@ -131,11 +140,25 @@ class Assistant:
 
         session = session if session is not None else Session()
         standalone, _follow_up = session.standalone(clean.text, normalized)
-        answer = self._answer(clean, normalized, standalone, session.topic, timings)
+        answer = (compose or self._answer)(clean, normalized, standalone, session.topic, timings)
         timings["total_ms"] = _ms(started)
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
         session.record(question, standalone, answer)
         return answer
+
+    # -- steps other answerers reuse (assistant.generate) -----------------------------------
+    def lexical_query(
+        self, standalone: str, normalized: NormalizedQuery | None, topic: Topic
+    ) -> str:
+        """The BM25 query: the standalone query plus lexicon expansions (and inherited drugs)."""
+        expansion, _ = self._expansions(normalized, topic)
+        return " ".join([standalone, *expansion])
+
+    def abstain(
+        self, answer: Answer, notes: list[NormalizationNote], passages: list[Passage], best: float
+    ) -> Answer:
+        """The relevance-floor abstention, with the nearest topics the index covers."""
+        return self._abstain(answer, notes, passages, best)
 
     # -- steps ------------------------------------------------------------------------------
     def _normalize(self, text: str) -> NormalizedQuery | None:
@@ -279,7 +302,7 @@ class Assistant:
         answer.references = book.references(used)
         renumber((s.citations for s in answer.all_sentences()), answer.references)
         if notes:
-            answer.sections.insert(0, _notes_section(notes))
+            answer.sections.insert(0, notes_section(notes))
         return answer
 
     def _abstain(
@@ -304,7 +327,7 @@ class Assistant:
             )
         answer.sections = [Section(key="abstention", title="No answer", sentences=sentences)]
         if notes:
-            answer.sections.insert(0, _notes_section(notes))
+            answer.sections.insert(0, notes_section(notes))
         answer.references = []
         return answer
 
@@ -431,7 +454,7 @@ def _guideline_prose(passages: list[Passage]) -> list[tuple[str, Chunk]]:
     return out
 
 
-def _notes_section(notes: list[NormalizationNote]) -> Section:
+def notes_section(notes: list[NormalizationNote]) -> Section:
     return Section(
         key="notes",
         title="How the question was read",

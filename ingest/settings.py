@@ -117,8 +117,12 @@ class LLMSettings(_Section):
     base_url: str = "http://127.0.0.1:8080/v1"
     api_key: str = "not-needed"
     model: str = "local"
-    timeout_s: float = 120.0
+    timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for one answer.")
     temperature: float = 0.0
+    max_tokens: int = Field(default=800, ge=16, description="Longest answer, in model tokens.")
+    max_passages: int = Field(
+        default=12, ge=1, le=50, description="Numbered passages sent to the model."
+    )
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,498 @@
+"""The LLM answerer: retrieved passages -> a language model's cited answer -> only what checks out.
+
+The question is read, normalized, resolved against the conversation and retrieved for exactly as
+the offline answerer does it (by composition: the same ``Assistant`` does those steps), and the
+same relevance floor decides abstention before any model is asked. Then:
+
+1. the passages are numbered (current guidelines first) and sent as delimited data;
+2. the reply is split into sentences and its ``[n]``, ``[1, 3]``, ``[1-3]`` markers are mapped
+   back to passages; markers naming passages that were not given are rejected and counted;
+3. a sentence with no valid citation is dropped: nothing is shown uncited;
+4. every remaining sentence is judged against its cited passages by the shared ``Verifier`` and
+   dropped when they do not support it;
+5. survivors become Summary (the first), From the Guidelines, From the Research, with references
+   numbered per source document in order of first use.
+
+When nothing survives, the answer says the model's answer could not be verified and shows none
+of it. A note says how many sentences were dropped and why.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from assistant.citations import CitationBook
+from assistant.compose import grade_caveat
+from assistant.conversation import Session, Topic
+from assistant.engine import Assistant, CleanQuestion, notes_section
+from assistant.llm import ChatModel, chat_model_from_settings
+from assistant.prompts import DISCLAIMER
+from assistant.prompts_llm import (
+    DROPPED_EXCESS,
+    DROPPED_INVALID,
+    DROPPED_NOTE,
+    DROPPED_UNCITED,
+    DROPPED_UNSUPPORTED,
+    EMPTY_REASON,
+    INVALID_MARKERS_NOTE,
+    LLM_NOTE,
+    NOT_ADDRESSED_ANSWER,
+    NOT_ADDRESSED_REASON,
+    NOT_ADDRESSED_REPLY,
+    UNVERIFIED_ANSWER,
+    UNVERIFIED_REASON,
+    answer_messages,
+    format_passage,
+)
+from assistant.retrieve import RetrievalFilter
+from assistant.types import (
+    Answer,
+    Citation,
+    NormalizationNote,
+    NormalizedQuery,
+    Reference,
+    Section,
+    Sentence,
+    SentenceKind,
+)
+from assistant.verify import Verifier
+from ingest.chunking import split_sentences
+from ingest.embedding import Embedder
+from ingest.grading import strength_rank
+from ingest.settings import Settings
+from ingest.store import Index
+from ingest.types import Chunk, DocStatus, DocType, Passage
+
+SYSTEM = "cliniq-llm"
+
+# [3]  [1, 3]  [1-3]  [1–3; 5]  [Passage 2]: numbers and ranges inside square brackets.
+_MARKER = re.compile(
+    r"\[\s*(?:(?:passages?|sources?|refs?)\.?\s*)?(\d{1,4}(?:\s*[,;\-–—]\s*\d{1,4})*)\s*\]", re.I
+)
+_MAX_RANGE = 20  # a wider "range" ([1-900]) is read as its two ends, not expanded
+_BULLET = re.compile(r"^(?:[-*•+]|\d{1,2}[.)]|[a-z][.)])\s+")
+_LABEL = re.compile(r"^(?:summary|answer|in summary|short answer|bottom line)\s*[:\-–—]\s*", re.I)
+_LAYOUT = {
+    "summary",
+    "answer",
+    "from the guidelines",
+    "from the research",
+    "guidelines",
+    "research",
+    "references",
+    "sources",
+    "conflicting evidence",
+}
+
+
+# -- parsing the reply ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DraftSentence:
+    """One sentence of the model's reply, its markers removed and resolved."""
+
+    text: str
+    numbers: tuple[int, ...] = ()  # passages it cites that exist, in order of mention
+    invalid: tuple[int, ...] = ()  # numbers it cites that name no passage
+
+
+@dataclass
+class ParsedReply:
+    sentences: list[DraftSentence] = field(default_factory=list)
+    not_addressed: bool = False
+
+    @property
+    def cited(self) -> list[DraftSentence]:
+        return [s for s in self.sentences if s.numbers]
+
+    @property
+    def uncited(self) -> int:
+        return sum(1 for s in self.sentences if not s.numbers and not s.invalid)
+
+    @property
+    def invalid_only(self) -> int:
+        return sum(1 for s in self.sentences if not s.numbers and s.invalid)
+
+    @property
+    def invalid_markers(self) -> list[int]:
+        return sorted({n for s in self.sentences for n in s.invalid})
+
+
+def marker_numbers(body: str) -> list[int]:
+    """``"1, 3-5"`` -> ``[1, 3, 4, 5]``; reversed or very wide ranges give their two ends."""
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", body.strip()):
+        ends = [int(x) for x in re.split(r"\s*[\-–—]\s*", part) if x]
+        if len(ends) == 2 and 0 <= ends[1] - ends[0] <= _MAX_RANGE:
+            out.extend(range(ends[0], ends[1] + 1))
+        else:
+            out.extend(ends)
+    return list(dict.fromkeys(out))
+
+
+def parse_reply(reply: str, n_passages: int) -> ParsedReply:
+    """Sentences of the reply with the passage numbers they cite (1..n_passages valid).
+
+    A fragment that is only markers (``... syndrome. [2]``) belongs to the sentence before it.
+    Headings and section labels are layout, not claims, and are skipped without counting.
+    """
+    sentinel = NOT_ADDRESSED_REPLY in reply
+    parsed = ParsedReply()
+    for piece in split_sentences(reply.replace(NOT_ADDRESSED_REPLY, " ")):
+        numbers = [n for body in _MARKER.findall(piece) for n in marker_numbers(body)]
+        text = clean_sentence(_MARKER.sub(" ", piece))
+        valid = tuple(n for n in numbers if 1 <= n <= n_passages)
+        invalid = tuple(n for n in numbers if not 1 <= n <= n_passages)
+        if not re.search(r"\w", text):
+            if parsed.sentences and numbers:
+                last = parsed.sentences[-1]
+                parsed.sentences[-1] = DraftSentence(
+                    last.text,
+                    tuple(dict.fromkeys(last.numbers + valid)),
+                    tuple(dict.fromkeys(last.invalid + invalid)),
+                )
+            continue
+        if not numbers and _is_layout(piece, text):
+            continue
+        parsed.sentences.append(DraftSentence(text, valid, invalid))
+    parsed.not_addressed = sentinel and not parsed.cited
+    return parsed
+
+
+def clean_sentence(text: str) -> str:
+    """Drop bullets, emphasis, empty brackets and stray spaces left by removed markers."""
+    text = text.strip()
+    text = _BULLET.sub("", text)
+    text = text.replace("**", "").replace("__", "").replace("`", "")
+    text = _LABEL.sub("", text)
+    text = re.sub(r"\(\s*[,;]?\s*\)", " ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([.,;:!?)])", r"\1", text)
+    text = re.sub(r"([.,;:!?])(?:\s*[.,;:])+$", r"\1", text)
+    return text.strip()
+
+
+def _is_layout(raw: str, text: str) -> bool:
+    stripped = raw.strip()
+    if stripped.startswith("#"):
+        return True
+    bare = text.strip(" :.*_-").lower()
+    return bare in _LAYOUT or (stripped.endswith(":") and len(text.split()) <= 6)
+
+
+# -- passages ---------------------------------------------------------------------------------
+
+
+def number_passages(
+    general: Iterable[Passage], extra: Iterable[Passage] = (), limit: int = 12
+) -> list[Passage]:
+    """At most ``limit`` distinct passages: the general retrieval, with up to half the places
+    kept for ``extra`` (recommendation blocks it missed). Current guidelines come first, then
+    superseded ones, then research, retrieval order within each; ``rank`` becomes the number
+    the model sees."""
+    first = _unique(general, set())
+    more = _unique(extra, {p.chunk.id for p in first})
+    n_extra = min(len(more), max(limit // 2, limit - len(first)))
+    chosen = first[: limit - n_extra] + more[:n_extra]
+    chosen.sort(
+        key=lambda p: (
+            p.document.doc_type is not DocType.guideline,
+            p.document.status is DocStatus.superseded,
+        )
+    )
+    return [p.model_copy(update={"rank": i}) for i, p in enumerate(chosen, start=1)]
+
+
+def _unique(passages: Iterable[Passage], seen: set[str]) -> list[Passage]:
+    out: list[Passage] = []
+    for passage in passages:
+        if passage.chunk.id not in seen:
+            seen.add(passage.chunk.id)
+            out.append(passage)
+    return out
+
+
+def passage_block(passage: Passage) -> str:
+    doc = passage.document
+    source = ", ".join(str(x) for x in (doc.source_name, doc.year) if x)
+    status = str(doc.status)
+    if doc.status is DocStatus.superseded and doc.superseded_by:
+        status += f" (superseded by {doc.superseded_by})"
+    return format_passage(
+        passage.rank,
+        doc_type=str(doc.doc_type),
+        status=status,
+        source=source,
+        title=doc.title,
+        section=passage.chunk.heading,
+        text=passage.chunk.text,
+    )
+
+
+# -- what was left out -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Drops:
+    """How many sentences of the reply were not shown, by reason."""
+
+    total: int = 0
+    uncited: int = 0
+    invalid: int = 0
+    unsupported: int = 0
+    excess: int = 0
+
+    @property
+    def dropped(self) -> int:
+        return self.uncited + self.invalid + self.unsupported + self.excess
+
+    def notes(self, invalid_markers: Sequence[int], limit: int) -> list[str]:
+        out: list[str] = []
+        reasons = [
+            DROPPED_UNCITED.format(count=self.uncited) if self.uncited else "",
+            DROPPED_INVALID.format(count=self.invalid) if self.invalid else "",
+            DROPPED_UNSUPPORTED.format(count=self.unsupported) if self.unsupported else "",
+            DROPPED_EXCESS.format(count=self.excess, limit=limit) if self.excess else "",
+        ]
+        if self.dropped:
+            out.append(
+                DROPPED_NOTE.format(
+                    dropped=self.dropped,
+                    total=self.total,
+                    reasons="; ".join(r for r in reasons if r),
+                )
+            )
+        if invalid_markers:
+            out.append(
+                INVALID_MARKERS_NOTE.format(
+                    count=len(invalid_markers),
+                    numbers=", ".join(str(n) for n in invalid_markers[:10]),
+                )
+            )
+        return out
+
+
+# -- the answerer -----------------------------------------------------------------------------
+
+
+class LLMAssistant:
+    """Answers through an OpenAI-compatible model; shows only cited, verified sentences.
+
+    Same contract as ``Assistant.ask``. One instance serves many questions.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        index: Index | None = None,
+        embedder: Embedder | None = None,
+        lexicon: object | None = None,
+        verifier: Verifier | None = None,
+        chat_model: ChatModel | None = None,
+        max_passages: int | None = None,
+        rec_passages: int = 6,
+        max_tokens: int | None = None,
+        max_sentences: int = 30,
+    ) -> None:
+        self.settings = settings
+        self.base = Assistant(
+            settings, index=index, embedder=embedder, lexicon=lexicon, verifier=verifier
+        )
+        self.chat_model = chat_model or chat_model_from_settings(settings.llm)
+        self.max_passages = max_passages or settings.llm.max_passages
+        self.rec_passages = rec_passages
+        self.max_tokens = max_tokens or settings.llm.max_tokens
+        self.max_sentences = max_sentences
+
+    @property
+    def index(self) -> Index:
+        return self.base.index
+
+    @property
+    def verifier(self) -> Verifier:
+        return self.base.verifier
+
+    def ask(self, question: str, session: Session | None = None) -> Answer:
+        return self.base.ask(question, session, compose=self._answer)
+
+    # -- steps ------------------------------------------------------------------------------
+    def _answer(
+        self,
+        clean: CleanQuestion,
+        normalized: NormalizedQuery | None,
+        standalone: str,
+        topic: Topic,
+        timings: dict[str, float],
+    ) -> Answer:
+        t0 = time.perf_counter()
+        lexical_query = self.base.lexical_query(standalone, normalized, topic)
+        retrieved = self.base.retriever.retrieve(standalone, lexical_query=lexical_query)
+        notes = [NormalizationNote(span="", message=n) for n in clean.notes]
+        if normalized:
+            notes = list(normalized.notes) + notes
+        answer = Answer(
+            question=clean.text,
+            standalone_query=standalone,
+            normalization=normalized,
+            passages=retrieved,
+            disclaimer=DISCLAIMER,
+            system=SYSTEM,
+        )
+        best = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
+        if best < self.base.options.abstain_floor:
+            timings["retrieve_ms"] = _ms(t0)
+            return self.base.abstain(answer, notes, retrieved, best)
+        recommendations = self.base.retriever.retrieve(
+            standalone,
+            k=self.rec_passages,
+            filters=RetrievalFilter(recommendations_only=True),
+            lexical_query=lexical_query,
+        )
+        passages = number_passages(retrieved, recommendations, self.max_passages)
+        answer.passages = passages
+        timings["retrieve_ms"] = _ms(t0)
+
+        t1 = time.perf_counter()
+        messages = answer_messages(clean.text, standalone, [passage_block(p) for p in passages])
+        reply = self.chat_model.complete(messages, max_tokens=self.max_tokens)
+        timings["generate_ms"] = _ms(t1)
+
+        parsed = parse_reply(reply, len(passages))
+        notes.append(NormalizationNote(span="", message=LLM_NOTE.format(model=self._model_name)))
+        if parsed.not_addressed:
+            return _abstain(answer, notes, NOT_ADDRESSED_ANSWER, NOT_ADDRESSED_REASON)
+
+        t2 = time.perf_counter()
+        candidates = parsed.cited[: self.max_sentences]
+        kept = self._verified(candidates, passages)
+        timings["verify_ms"] = _ms(t2)
+        drops = Drops(
+            total=len(parsed.sentences),
+            uncited=parsed.uncited,
+            invalid=parsed.invalid_only,
+            unsupported=len(candidates) - len(kept),
+            excess=len(parsed.cited) - len(candidates),
+        )
+        for message in drops.notes(parsed.invalid_markers, self.max_sentences):
+            notes.append(NormalizationNote(span="", message=message))
+        if not kept:
+            reason = UNVERIFIED_REASON.format(total=drops.total) if drops.total else EMPTY_REASON
+            return _abstain(answer, notes, UNVERIFIED_ANSWER, f"{UNVERIFIED_ANSWER} {reason}")
+        answer.sections, answer.references = _layout(kept)
+        answer.sections.insert(0, notes_section(notes))
+        return answer
+
+    def _verified(
+        self, drafts: Sequence[DraftSentence], passages: Sequence[Passage]
+    ) -> list[tuple[Sentence, list[Chunk]]]:
+        """Judge each draft against the passages it cites; keep the supported, in order."""
+        if not drafts:
+            return []
+        scratch = CitationBook()
+        pairs: list[tuple[Sentence, list[Chunk]]] = []
+        for draft in drafts:
+            chunks = [passages[n - 1].chunk for n in draft.numbers]
+            pairs.append((Sentence(text=draft.text, citations=scratch.cite(chunks)), chunks))
+        section = Section(key="draft", title="Draft", sentences=[s for s, _ in pairs])
+        self.verifier.verify_sections([section], self.index)
+        return [(s, chunks) for s, chunks in pairs if s.verified]
+
+    @property
+    def _model_name(self) -> str:
+        return getattr(self.chat_model, "name", None) or self.settings.llm.model
+
+
+# -- layout -----------------------------------------------------------------------------------
+
+
+def _layout(
+    kept: list[tuple[Sentence, list[Chunk]]],
+) -> tuple[list[Section], list[Reference]]:
+    """Summary, From the Guidelines (strongest first), From the Research; references numbered
+    per source document in the order a reader meets them."""
+    summary, *rest = kept
+    guidelines = [item for item in rest if _cites_guideline(item[1])]
+    research = [item for item in rest if not _cites_guideline(item[1])]
+    guidelines.sort(key=lambda item: -_strongest(item[1]))  # stable: the model's order on ties
+    book = CitationBook()
+    sections: list[Section] = []
+    layout = [
+        ("summary", "Summary", SentenceKind.summary, [summary]),
+        ("guidelines", "From the Guidelines", SentenceKind.recommendation, guidelines),
+        ("research", "From the Research", SentenceKind.research, research),
+    ]
+    for key, title, kind, items in layout:
+        if not items:
+            continue
+        section = Section(key=key, title=title)
+        for sentence, chunks in items:
+            section.sentences.append(
+                sentence.model_copy(
+                    update={
+                        "kind": kind,
+                        "citations": _recite(book, chunks, sentence.citations),
+                        "caveat": _caveat(chunks),
+                    }
+                )
+            )
+        sections.append(section)
+    return sections, book.references()
+
+
+def _recite(book: CitationBook, chunks: list[Chunk], verified: list[Citation]) -> list[Citation]:
+    scores = {c.chunk_id: c.support_score for c in verified}
+    citations = book.cite(chunks)
+    for citation in citations:
+        citation.support_score = scores.get(citation.chunk_id)
+    return citations
+
+
+def _cites_guideline(chunks: list[Chunk]) -> bool:
+    return any(c.document.doc_type is DocType.guideline for c in chunks)
+
+
+def _strongest(chunks: list[Chunk]) -> int:
+    return max(
+        (strength_rank(c.recommendation.strength) for c in chunks if c.recommendation), default=0
+    )
+
+
+def _caveat(chunks: list[Chunk]) -> str | None:
+    """What the reader must know about the sources (unconfirmed grading, superseded)."""
+    parts: list[str] = []
+    for chunk in chunks:
+        caveat = grade_caveat(chunk.recommendation) if chunk.recommendation else None
+        if caveat and caveat not in parts:
+            parts.append(caveat)
+    if chunks and all(c.document.status is DocStatus.superseded for c in chunks):
+        doc = chunks[0].document
+        parts.append(
+            "from a superseded source"
+            + (f" (superseded by {doc.superseded_by})" if doc.superseded_by else "")
+        )
+    return "; ".join(parts) or None
+
+
+def _abstain(answer: Answer, notes: list[NormalizationNote], text: str, reason: str) -> Answer:
+    """No content: the reader sees why, and none of the model's unverified words."""
+    answer.abstained = True
+    answer.abstention_reason = reason
+    answer.references = []
+    answer.sections = [
+        notes_section(notes),
+        Section(
+            key="abstention",
+            title="No answer",
+            sentences=[Sentence(text=text, kind=SentenceKind.abstention)],
+        ),
+    ]
+    return answer
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000
