@@ -563,49 +563,51 @@ def against_clauses(items: Sequence[_Rec]) -> list[str]:
 # -- summary ----------------------------------------------------------------------------------
 
 
-def summary_sentence(
+def summary_sentences(
     findings: GuidelineFindings, condition: str, intent: Intent, book: CitationBook
-) -> Sentence | None:
-    """One sentence: what the primary guideline recommends and advises against, strongest first."""
+) -> list[Sentence]:
+    """What the primary guideline recommends, then what it advises against: one sentence each,
+    each citing only the blocks it names (so each can be checked on its own)."""
     graded = [i for i in findings.main if i.rec.kind is RecommendationKind.recommendation]
     if not graded:
-        return None
+        return []
     scope = condition
     if intent.populations:
         labels = [_lower_first(POPULATION_LABELS[p]) for p in sorted(intent.populations)]
         scope = f"{condition} in {join_names(labels)}" if condition else join_names(labels)
     source = _short_source(graded[0].chunk)
     grade_scale = is_grade_scale(graded[0].chunk)
-    clauses: list[str] = []
-    cited: list[Chunk] = []
-    for_groups = (
-        (("recommended", "makes strong recommendations for"),)
-        if grade_scale
-        else (("for", "recommends"),)
-    )
-    strong_for = [i for i in graded if group_of(i.rec, grade_scale) == for_groups[0][0]]
-    if grade_scale and not strong_for:
-        for_groups = (("suggested", "makes conditional recommendations for"),)
-    for group, verb in for_groups:
+    out: list[Sentence] = []
+
+    group, verb = ("recommended", "makes strong recommendations for")
+    if not grade_scale:
+        group, verb = ("for", "recommends")
+    chosen = sorted((i for i in graded if group_of(i.rec, grade_scale) == group), key=sort_key)
+    if grade_scale and not chosen:
+        group, verb = ("suggested", "suggests")
         chosen = sorted((i for i in graded if group_of(i.rec, grade_scale) == group), key=sort_key)
-        if chosen:
-            names = list(dict.fromkeys(i.rec.intervention for i in chosen))
-            shown = names[:5] + (["others"] if len(names) > 5 else [])
-            clauses.append(f"{verb} {join_names(shown)}")
-            cited.extend(i.chunk for i in chosen[:5])
+    lead = f"For {scope}, {source}" if scope else source[0].upper() + source[1:]
+    if chosen:
+        names = list(dict.fromkeys(i.rec.intervention for i in chosen))
+        shown = names[:5] + (["others"] if len(names) > 5 else [])
+        out.append(
+            Sentence(
+                text=f"{lead} {verb} {join_names(shown)}.",
+                citations=book.cite(i.chunk for i in chosen[:5]),
+                kind=SentenceKind.summary,
+            )
+        )
     against = sorted((i for i in graded if i.rec.direction is Direction.against), key=sort_key)
     augmentation = [i for i in against if "augmentation" in i.chunk.text.lower()]
-    if augmentation:
-        clauses.extend(against_clauses(augmentation))
-        cited.extend(i.chunk for i in augmentation)
-    elif against:
-        clauses.extend(against_clauses(against[:4]))
-        cited.extend(i.chunk for i in against[:4])
-    if not clauses:
-        return None
-    lead = f"For {scope}, {source}" if scope else source[0].upper() + source[1:]
-    return Sentence(
-        text=f"{lead} {'; it '.join(clauses)}.",
-        citations=book.cite(cited),
-        kind=SentenceKind.summary,
-    )
+    named = augmentation or against[:4]
+    if named:
+        subject = lead if not out else source[0].upper() + source[1:]
+        clauses = against_clauses(named)
+        out.append(
+            Sentence(
+                text=f"{subject} {'; it '.join(clauses)}.",
+                citations=book.cite(i.chunk for i in named),
+                kind=SentenceKind.summary,
+            )
+        )
+    return out

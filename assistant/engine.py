@@ -21,7 +21,7 @@ from assistant.compose import (
     guideline_section,
     mmr_select,
     select_recommendations,
-    summary_sentence,
+    summary_sentences,
 )
 from assistant.conversation import Session, Topic
 from assistant.intent import (
@@ -257,18 +257,19 @@ class Assistant:
         research_pool, research_passages = self._research_candidates(standalone, lexical_query)
         book = CitationBook()
         sections: list[Section] = []
-        summary = summary_sentence(findings, topic.condition or "", intent, book)
+        summary = summary_sentences(findings, topic.condition or "", intent, book)
         guidelines = guideline_section(findings, book)
         research = self._research_section(standalone, research_pool, book, intent)
+        older_pool, older_passages = self._conflict_candidates(findings)
         conflict = find_conflicts(
             findings,
-            research_pool + _guideline_prose(passages) + self._conflict_candidates(findings),
+            research_pool + _guideline_prose(passages) + older_pool,
             self._class_terms(),
         )
-        if summary is None and research and research.sentences:
-            summary = research.sentences[0].model_copy(update={"kind": SentenceKind.summary})
+        if not summary and research and research.sentences:
+            summary = [research.sentences[0].model_copy(update={"kind": SentenceKind.summary})]
         if summary:
-            sections.append(Section(key="summary", title="Summary", sentences=[summary]))
+            sections.append(Section(key="summary", title="Summary", sentences=summary))
         if guidelines:
             sections.append(guidelines)
         if research and research.sentences:
@@ -295,7 +296,12 @@ class Assistant:
             return self._abstain(answer, notes, passages, best)
         answer.passages = _with_cited(
             passages,
-            [*rec_passages, *(i.passage for i in findings.all_candidates), *research_passages],
+            [
+                *rec_passages,
+                *(i.passage for i in findings.all_candidates),
+                *research_passages,
+                *older_passages,
+            ],
             {c.chunk_id for s in answer.all_sentences() for c in s.citations},
         )
         used = {c.document_id for s in answer.all_sentences() for c in s.citations}
@@ -378,12 +384,14 @@ class Assistant:
             )
         return section
 
-    def _conflict_candidates(self, findings: GuidelineFindings) -> list[tuple[str, Chunk]]:
+    def _conflict_candidates(
+        self, findings: GuidelineFindings
+    ) -> tuple[list[tuple[str, Chunk]], list[Passage]]:
         """Sentences of reviews and older guidelines about what the newest guideline advises
         against, found by a query of their names (and classes) with 'first-line'."""
         against = [i for i in findings.main if i.rec.direction is Direction.against]
         if not against:
-            return []
+            return [], []
         classes = self._class_terms()
         names: list[str] = []
         for item in against:
@@ -396,7 +404,7 @@ class Assistant:
             chunk = passage.chunk
             if chunk.recommendation is None:
                 out.extend((s, chunk) for s in split_sentences(chunk.text) if len(s.split()) >= 6)
-        return out
+        return out, passages
 
     def _class_terms(self) -> dict[str, set[str]]:
         """intervention key -> names of the drug classes it belongs to ('dopamine agonists')."""

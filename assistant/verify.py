@@ -7,17 +7,52 @@ A sentence its cited passages do not support is dropped, never shown unverified.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from assistant.support import SupportLabel, SupportVerdict
 from assistant.types import Section, Sentence
+from ingest.types import Chunk
 
 if TYPE_CHECKING:
     from ingest.embedding import Embedder
     from ingest.store import Index
 
 
+_SPACE = re.compile(r"\s+")
+_TRAILING_PAREN = re.compile(r"\s*\([^()]*\)\s*\.?\s*$")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def extractive_core(sentence: str) -> str:
+    """The sentence without a trailing '(grading)' clause and final period."""
+    return _TRAILING_PAREN.sub("", sentence).strip().rstrip(".").strip()
+
+
+_GENERIC = re.compile(r"\b(recommendation|certainty|of|evidence|statement|grade|graded)\b")
+
+
+def grading_supported(sentence: str, passage: str) -> bool:
+    """The '(strong recommendation; moderate certainty of evidence)' words are in the passage."""
+    match = _TRAILING_PAREN.search(sentence)
+    if not match:
+        return True
+    haystack = _norm(passage)
+    for part in re.split(r"[;,]", match.group(0).strip(" .()")):
+        words = _SPACE.sub(" ", _GENERIC.sub(" ", part.lower())).strip()
+        if words and words not in haystack:
+            return False
+    return True
+
+
 class Verifier:
+    """Extractive sentences are checked by containment and their grade words; composed ones
+    (summary, conflicts, model-written text) by the learned judge. Both must pass."""
+
     def __init__(self, judge: Any, threshold: float = 0.5) -> None:
         self.judge = judge
         self.threshold = threshold
@@ -48,12 +83,33 @@ class Verifier:
         if not cited:
             return list(sections), 0
         ids = sorted({c.chunk_id for s in cited for c in s.citations})
-        texts = {c.id: c.text for c in index.get(ids)}
+        texts = {c.id: f"{source_line(c)}\n{c.text}" for c in index.get(ids)}
         pairs = []
         for sentence in cited:
             passage = "\n".join(texts.get(c.chunk_id, "") for c in sentence.citations)
             pairs.append((sentence.text, passage))
-        verdicts = self.judge.judge_many(pairs)
+        extractive = [
+            len(extractive_core(claim)) > 20 and _norm(extractive_core(claim)) in _norm(passage)
+            for claim, passage in pairs
+        ]
+        verdicts: list[Any] = [None] * len(pairs)
+        judged = [i for i, ex in enumerate(extractive) if not ex]
+        for i, verdict in zip(
+            judged, self.judge.judge_many([pairs[i] for i in judged]), strict=True
+        ):
+            verdicts[i] = verdict
+        for i in (i for i, ex in enumerate(extractive) if ex):
+            # Quoted text is supported by construction; the grade words appended to it must be
+            # the passage's own.
+            ok = grading_supported(*pairs[i])
+            verdicts[i] = SupportVerdict(
+                label=SupportLabel.supported if ok else SupportLabel.not_supported,
+                score=1.0 if ok else 0.0,
+                contradiction=0.0,
+                judge="extractive",
+                rules=[] if ok else ["grading-not-in-passage"],
+                evidence=extractive_core(pairs[i][0]),
+            )
         rejected: set[int] = set()
         for sentence, verdict in zip(cited, verdicts, strict=True):
             supported = str(verdict.label) == "supported" or (
@@ -65,6 +121,14 @@ class Verifier:
             if not supported:
                 rejected.add(id(sentence))
         return [_prune(s, rejected) for s in sections], len(rejected)
+
+
+def source_line(chunk: Chunk) -> str:
+    """What the reference list says of a passage's source: cited sentences may name it."""
+    doc = chunk.document
+    parts = [doc.organization, doc.journal, str(doc.year) if doc.year else None]
+    parts += [str(doc.doc_type), str(doc.status)]
+    return "Source: " + ", ".join(p for p in parts if p) + "."
 
 
 def _prune(section: Section, rejected: set[int]) -> Section:
