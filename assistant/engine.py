@@ -33,7 +33,13 @@ from assistant.intent import (
     on_topic,
     populations_in,
 )
-from assistant.prompts import DISCLAIMER, INJECTION_NOTE, NO_DOSE_NOTE
+from assistant.prompts import (
+    DISCLAIMER,
+    DROPPED_NOTE,
+    INJECTION_NOTE,
+    NO_DOSE_NOTE,
+    NO_POPULATION_NOTE,
+)
 from assistant.retrieve import RetrievalFilter, Retriever
 from assistant.types import (
     Answer,
@@ -229,24 +235,9 @@ class Assistant:
             lexical_query=lexical_query,
             diversify=False,
         )
-        findings = select_recommendations(
-            rec_passages,
-            intent,
-            standalone,
-            intervention_terms,
-            self.options,
-            document_blocks=self.index.document_chunks,
-        )
-        if intent.populations and not findings.main:
-            notes.append(
-                NormalizationNote(
-                    span="",
-                    message="No guideline recommendation specific to this population was found; "
-                    "general recommendations are shown.",
-                )
-            )
-            intent = Intent(interventions=intervention_terms, ask=intent.ask)
-            findings = select_recommendations(
+
+        def select(intent: Intent) -> GuidelineFindings:
+            return select_recommendations(
                 rec_passages,
                 intent,
                 standalone,
@@ -254,6 +245,12 @@ class Assistant:
                 self.options,
                 document_blocks=self.index.document_chunks,
             )
+
+        findings = select(intent)
+        if intent.populations and not findings.main:
+            notes.append(NormalizationNote(span="", message=NO_POPULATION_NOTE))
+            intent = Intent(interventions=intervention_terms, ask=intent.ask)
+            findings = select(intent)
         research_pool, research_passages = self._research_candidates(standalone, lexical_query)
         book = CitationBook()
         sections: list[Section] = []
@@ -282,13 +279,7 @@ class Assistant:
         kept, dropped = self.verifier.verify_sections(sections, self.index)
         timings["verify_ms"] = _ms(t2)
         if dropped:
-            notes.append(
-                NormalizationNote(
-                    span="",
-                    message=f"{dropped} sentence(s) were left out because their cited passage "
-                    "did not support them.",
-                )
-            )
+            notes.append(NormalizationNote(span="", message=DROPPED_NOTE.format(count=dropped)))
         answer.sections = [s for s in kept if _has_sentences(s)]
         if intent.ask is Ask.dose and not any(_DOSE.search(s.text) for s in answer.all_sentences()):
             notes.append(NormalizationNote(span="", message=NO_DOSE_NOTE))

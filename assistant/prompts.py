@@ -19,15 +19,20 @@ INJECTION_NOTE = (
     "Answers come only from the indexed sources."
 )
 
+NO_POPULATION_NOTE = (
+    "No guideline recommendation specific to this population was found; general "
+    "recommendations are shown."
+)
+
 NO_DOSE_NOTE = (
     "The indexed sources state no dose for this; check the full guideline or the product "
     "label before prescribing."
 )
 
-UNRECOGNIZED_TERM = "'{term}' is not a recognized medical term; interpreted as {concept}."
+DROPPED_NOTE = "{count} sentence(s) were left out because their cited passage did not support them."
 
 TEMPLATE_FIELDS: dict[str, set[str]] = {
-    "UNRECOGNIZED_TERM": {"term", "concept"},
+    "DROPPED_NOTE": {"count"},
 }
 
 
