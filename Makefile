@@ -6,7 +6,7 @@ CLINIQ := $(VENV)/bin/cliniq
 PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-llm-server run test test-all lint bench index clean
+.PHONY: setup setup-llm-server run ui test test-all lint bench index clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,10 @@ SEED ?= What is the management approach for RESLEG (Rapid Eye Movement Sleep Leg
 run: index
 	$(CLINIQ) ask "$(SEED)"
 	$(CLINIQ) chat
+
+# The chat UI on http://127.0.0.1:8501 (docs/ui.md): loopback only, no usage statistics.
+ui: index
+	STREAMLIT_BROWSER_GATHER_USAGE_STATS=false $(VENV)/bin/streamlit run ui/app.py
 
 test: setup
 	$(VENV)/bin/pytest

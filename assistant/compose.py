@@ -512,7 +512,11 @@ def conflict_section(conflict: Conflict, book: CitationBook) -> Section:
             )
         )
     graded_sources = set(by_doc)
-    prose = [(t, c) for t, c in conflict.older_sentences if c.document.id not in graded_sources]
+    prose = list(
+        {
+            t: (t, c) for t, c in conflict.older_sentences if c.document.id not in graded_sources
+        }.values()
+    )
     for text, chunk in prose[:3]:
         body = text.strip()
         if not _names_its_source(body, chunk):

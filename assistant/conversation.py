@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.intent import Ask, Population, ask_of, populations_in
+from assistant.intent import POPULATION_CUES, Ask, Population, ask_of, populations_in
 from assistant.types import Answer, NormalizedQuery, Turn
 
 _FOLLOW_UP_LEAD = re.compile(
@@ -63,7 +63,7 @@ class Session:
         follow_up = follow_up and (
             bool(_FOLLOW_UP_LEAD.search(text))
             or bool(_PRONOUN.search(text))
-            or len(text.split()) <= 8
+            or (len(text.split()) <= 8 and not _new_subject(text, normalized))
         )
         if not follow_up:
             self.topic = Topic(
@@ -104,6 +104,29 @@ class Session:
         )
         self.turns.append(turn)
         return turn
+
+
+_FUNCTION_WORD_TEXT = """
+    a an the is are was were be do does did can could should would will what which who how
+    when why where is there any for of in on at to with and or about also then than it its
+    they them this that these those patient patients people adult adults use used using
+    recommended recommend recommendation recommendations treat treatment treatments therapy
+    therapies option options first line first-line manage management approach best safe safety
+    dose doses dosing dosage much many mg drug drugs medication medications evidence"""
+_FUNCTION_WORDS = frozenset(_FUNCTION_WORD_TEXT.split())
+
+
+def _new_subject(text: str, normalized: NormalizedQuery | None) -> bool:
+    """Whether a short question brings a subject of its own ("What is the treatment for gout?")
+    rather than refining the current topic ("what dose?", "and in children?")."""
+    known = {m.span.lower() for m in normalized.matches} if normalized else set()
+    stripped = text.lower()
+    for span in known:
+        stripped = stripped.replace(span, " ")
+    for cue in POPULATION_CUES.values():
+        stripped = cue.sub(" ", stripped)
+    words = re.findall(r"[a-z][a-z-]+", stripped)
+    return any(w not in _FUNCTION_WORDS for w in words)
 
 
 def _population_words(pop: Population) -> str:

@@ -145,8 +145,9 @@ class Assistant:
         timings["normalize_ms"] = _ms(started)
 
         session = session if session is not None else Session()
-        standalone, _follow_up = session.standalone(clean.text, normalized)
+        standalone, follow_up = session.standalone(clean.text, normalized)
         answer = (compose or self._answer)(clean, normalized, standalone, session.topic, timings)
+        answer.follow_up = follow_up
         timings["total_ms"] = _ms(started)
         answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
         session.record(question, standalone, answer)

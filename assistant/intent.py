@@ -24,7 +24,7 @@ POPULATION_LABELS = {
     Population.pregnancy: "Pregnancy and lactation",
 }
 
-_POPULATION_CUES: dict[Population, re.Pattern[str]] = {
+POPULATION_CUES: dict[Population, re.Pattern[str]] = {
     Population.esrd: re.compile(
         r"\b(esrd|eskd|dialy\w*|ha?emodialy\w*|end[- ]stage (renal|kidney)|kidney failure"
         r"|renal failure|ckd(?: stage)? ?5|chronic kidney disease)\b",
@@ -92,7 +92,7 @@ def on_topic(sentence: str, intent: Intent) -> bool:
 
 
 def populations_in(text: str) -> set[Population]:
-    return {pop for pop, cue in _POPULATION_CUES.items() if cue.search(text)}
+    return {pop for pop, cue in POPULATION_CUES.items() if cue.search(text)}
 
 
 def ask_of(text: str) -> Ask:

@@ -39,7 +39,7 @@ def reference_line(ref: Reference) -> str:
     if doc.pmid:
         parts.append(f"PMID {doc.pmid}")
     if doc.status == "superseded":
-        parts.append("(superseded" + (f" by {doc.superseded_by})" if doc.superseded_by else ")"))
+        parts.append("(superseded by a newer guideline)")
     return " ".join(parts)
 
 

@@ -105,6 +105,9 @@ class Reference(BaseModel):
 class Answer(BaseModel):
     question: str
     standalone_query: str = Field(description="The query actually retrieved for.")
+    follow_up: bool = Field(
+        default=False, description="Read together with the conversation's earlier questions."
+    )
     normalization: NormalizedQuery | None = None
     sections: list[Section] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)

@@ -177,6 +177,19 @@ def test_follow_up_about_children(assistant):
     assert "children" in all_text(answer) and "ferrous sulfate" in all_text(answer)
 
 
+def test_new_subject_mid_conversation_is_not_a_follow_up(assistant):
+    """A short question about another condition must not inherit the RLS topic."""
+    session = Session()
+    assistant.ask(SEED, session=session)
+    assistant.ask("What about patients on dialysis?", session=session)
+    answer = assistant.ask("What is the treatment for gout?", session=session)
+    assert not answer.follow_up
+    assert "restless" not in answer.standalone_query.lower()
+    assert answer.abstained
+    refine = assistant.ask("what about children?", session=session)
+    assert refine.follow_up is False or "gout" not in refine.standalone_query.lower()
+
+
 def test_unanswerable_question_abstains(assistant):
     answer = assistant.ask("What is the first-line treatment for gout?")
     assert answer.abstained
