@@ -432,6 +432,7 @@ class _Ingest:
         if missing:
             started = time.perf_counter()
             fresh = self.index.embedder.embed(list(missing.values()), bulk=True)
+            self.index.check_dimension(int(fresh.shape[1]))
             self.report.embed_s += time.perf_counter() - started
             new = dict(zip(missing.keys(), fresh, strict=True))
             self.store.cache_embeddings(new)

@@ -150,17 +150,20 @@ class Index:
             )
 
     def record_model(self) -> None:
+        """Record the model on a new index (loads it); an existing index only names it."""
         if self.docstore.get_meta("embedding_model") is None:
             self.docstore.set_meta("embedding_model", self.embedder.model_name)
             self.docstore.set_meta("embedding_dimension", str(self.embedder.dimension))
-        else:
-            dim = int(self.docstore.get_meta("embedding_dimension") or 0)
-            if dim and dim != self.embedder.dimension:
-                raise IndexMismatchError(
-                    f"the index at {self.dir} holds {dim}-dimensional vectors but the model at "
-                    f"{self.embedder.model_path} gives {self.embedder.dimension}; rebuild with "
-                    "`cliniq ingest corpus/ --rebuild`"
-                )
+
+    def check_dimension(self, vectors_dim: int) -> None:
+        """Called with freshly computed vectors: a model swapped under the same name shows here."""
+        dim = int(self.docstore.get_meta("embedding_dimension") or 0)
+        if dim and dim != vectors_dim:
+            raise IndexMismatchError(
+                f"the index at {self.dir} holds {dim}-dimensional vectors but the model at "
+                f"{self.embedder.model_path} gives {vectors_dim}; rebuild with "
+                "`cliniq ingest corpus/ --rebuild`"
+            )
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, ids: Sequence[str]) -> list[Chunk]:
