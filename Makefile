@@ -6,7 +6,7 @@ CLINIQ := $(VENV)/bin/cliniq
 PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-llm-server run ui test test-all lint bench index clean
+.PHONY: setup setup-llm-server run ui test test-all lint bench eval index clean
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ $(VENV)/.llm-server: $(VENV)/.installed
 bench: setup
 	$(PY) scripts/bench_answer.py
 	$(PY) scripts/bench_ingest.py --limit-docs 300
+
+# The bundled faithfulness suite against its thresholds; JSON, HTML and JUnit reports in reports/.
+eval: setup
+	$(CLINIQ) eval run evals/suites/rls.yaml --out reports/rls
 
 index: setup
 	$(CLINIQ) ingest corpus/
