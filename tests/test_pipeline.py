@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT, write_doc
@@ -185,9 +184,9 @@ def test_second_ingest_refuses_while_locked(settings, tmp_path, embedder):
     docs = tmp_path / "docs"
     write_doc(docs, "doc", _body("locking"))
     settings.store.index_dir.mkdir(parents=True)
-    with FileLock(str(settings.store.index_dir / "ingest.lock")):
-        with pytest.raises(IndexBusyError, match="another ingest"):
-            ingest_paths([docs], settings, embedder=embedder)
+    lock = FileLock(str(settings.store.index_dir / "ingest.lock"))
+    with lock, pytest.raises(IndexBusyError, match="another ingest"):
+        ingest_paths([docs], settings, embedder=embedder)
 
 
 @pytest.mark.integration

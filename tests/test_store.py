@@ -1,4 +1,4 @@
-"""One conformance suite for the index, run against embedded Chroma and a real `chroma run` server."""
+"""One conformance suite for the index: embedded Chroma and a real `chroma run` server."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ Ferritin below 75 ng/mL calls for iron supplementation in adults with restless l
 Transferrin saturation below 20 percent also counts as low iron status.
 
 ```recommendation
-statement: The society recommends intravenous ferric carboxymaltose for adults with restless legs syndrome and low ferritin.
+statement: >-
+  The society recommends intravenous ferric carboxymaltose for adults with restless legs
+  syndrome and low ferritin.
 direction: for
 strength: strong
 certainty: moderate
