@@ -204,7 +204,13 @@ def select_recommendations(
         graded = i.rec.kind is not RecommendationKind.evidence_conclusion
         return (graded, i.year, -i.passage.rank)
 
-    primary = max(current, key=doc_rank).chunk.document.id
+    if intent.populations:
+        # The newest guideline that speaks to the requested population leads.
+        for_population = [i for i in current if rec_population(i.rec, ()) & intent.populations]
+        current_for_primary = for_population or current
+    else:
+        current_for_primary = current
+    primary = max(current_for_primary, key=doc_rank).chunk.document.id
     findings.primary_document = primary
 
     claimed: set[str] = set()
@@ -252,6 +258,9 @@ def _complete_primary(
     ]
     if not current:
         return items
+    if intent.populations:
+        matching = [i for i in current if _populations_in(i.rec.population) & intent.populations]
+        current = matching or current
     primary = max(current, key=lambda i: (i.year, -i.passage.rank)).chunk.document.id
     have = {i.chunk.id for i in items}
     next_rank = max((p.rank for p in rec_passages), default=0) + 1
@@ -567,6 +576,17 @@ def against_clauses(items: Sequence[_Rec]) -> list[str]:
 # -- summary ----------------------------------------------------------------------------------
 
 
+def _scope(items: Sequence[_Rec], condition: str) -> str:
+    """Name the condition the recommendations are about, not only the one the question named
+    (a question on PLMD and RLS must not present RLS recommendations as PLMD ones)."""
+    pops = " ".join(i.rec.population.lower() for i in items)
+    if "plmd" in pops and "rls" not in pops:
+        return "periodic limb movement disorder"
+    if "rls" in pops or "restless legs" in pops:
+        return "restless legs syndrome"
+    return condition
+
+
 def summary_sentences(
     findings: GuidelineFindings, condition: str, intent: Intent, book: CitationBook
 ) -> list[Sentence]:
@@ -575,10 +595,10 @@ def summary_sentences(
     graded = [i for i in findings.main if i.rec.kind is RecommendationKind.recommendation]
     if not graded:
         return []
-    scope = condition
+    scope = _scope(graded, condition)
     if intent.populations:
         labels = [_lower_first(POPULATION_LABELS[p]) for p in sorted(intent.populations)]
-        scope = f"{condition} in {join_names(labels)}" if condition else join_names(labels)
+        scope = f"{scope} in {join_names(labels)}" if scope else join_names(labels)
     source = _short_source(graded[0].chunk)
     grade_scale = is_grade_scale(graded[0].chunk)
     out: list[Sentence] = []

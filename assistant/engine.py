@@ -222,6 +222,13 @@ class Assistant:
         best = max((p.dense_score or 0.0 for p in passages), default=0.0)
         if best < self.options.abstain_floor:
             return self._abstain(answer, notes, passages, best)
+        outside = _outside_terms(normalized)
+        if outside:
+            reason = (
+                f"The question is about {', '.join(outside)}, which the indexed sources do not "
+                "cover."
+            )
+            return self._abstain(answer, notes, passages, best, reason=reason)
 
         t1 = time.perf_counter()
         intent = Intent(
@@ -265,7 +272,8 @@ class Assistant:
             self._class_terms(),
         )
         if not summary and research and research.sentences:
-            summary = [research.sentences[0].model_copy(update={"kind": SentenceKind.summary})]
+            first = research.sentences.pop(0)
+            summary = [first.model_copy(update={"kind": SentenceKind.summary})]
         if summary:
             sections.append(Section(key="summary", title="Summary", sentences=summary))
         if guidelines:
@@ -282,6 +290,9 @@ class Assistant:
         if dropped:
             notes.append(NormalizationNote(span="", message=DROPPED_NOTE.format(count=dropped)))
         answer.sections = [s for s in kept if _has_sentences(s)]
+        if not answer.sections:
+            reason = "No sentence that could be composed was supported by its cited passage."
+            return self._abstain(answer, notes, passages, best, reason=reason)
         if intent.ask is Ask.dose and not any(_DOSE.search(s.text) for s in answer.all_sentences()):
             notes.append(NormalizationNote(span="", message=NO_DOSE_NOTE))
         if not answer.sections:
@@ -304,10 +315,15 @@ class Assistant:
         return answer
 
     def _abstain(
-        self, answer: Answer, notes: list[NormalizationNote], passages: list[Passage], best: float
+        self,
+        answer: Answer,
+        notes: list[NormalizationNote],
+        passages: list[Passage],
+        best: float,
+        reason: str | None = None,
     ) -> Answer:
         answer.abstained = True
-        answer.abstention_reason = (
+        answer.abstention_reason = reason or (
             f"The indexed sources do not address this question (best passage similarity "
             f"{best:.2f}, below the {self.options.abstain_floor:.2f} relevance floor)."
         )
@@ -338,12 +354,13 @@ class Assistant:
             filters=RetrievalFilter(doc_types=frozenset({DocType.research, DocType.patient_info})),
             lexical_query=lexical_query,
         )
-        out: list[tuple[str, Chunk]] = []
+        out: dict[str, tuple[str, Chunk]] = {}
         for passage in research:
             for sentence in split_sentences(passage.chunk.text):
-                if len(sentence.split()) >= 6:
-                    out.append((sentence, passage.chunk))
-        return out, research
+                # Overlapping chunks repeat sentences: keep the first (best-ranked) copy.
+                if len(sentence.split()) >= 6 and sentence not in out:
+                    out[sentence] = (sentence, passage.chunk)
+        return list(out.values()), research
 
     def _research_section(
         self, query: str, pool: list[tuple[str, Chunk]], book: CitationBook, intent: Intent
@@ -429,6 +446,16 @@ def load_lexicon(directory: Path) -> object | None:
     if not Path(directory).is_dir():
         return None
     return Lexicon.cached(Path(directory))
+
+
+def _outside_terms(normalized: NormalizedQuery | None) -> list[str]:
+    """Medical-looking terms the lexicon does not know, in a question that names nothing it does
+    know: a question about metoprolol alone is outside the sources, however similar its words."""
+    if normalized is None or not normalized.unrecognized:
+        return []
+    if any(m.concept_type not in {None, "population", "finding"} for m in normalized.matches):
+        return []
+    return list(normalized.unrecognized)
 
 
 def _with_cited(

@@ -91,8 +91,19 @@ def on_topic(sentence: str, intent: Intent) -> bool:
     return cue is None or bool(cue.search(sentence)) or intent.ask is Ask.general
 
 
+_NEGATED = re.compile(r"\b(no|not|without|never|denies|free of|negative for)\b[^.;,]{0,30}$", re.I)
+
+
 def populations_in(text: str) -> set[Population]:
-    return {pop for pop, cue in POPULATION_CUES.items() if cue.search(text)}
+    """Populations the text speaks of; negated mentions ("no history of kidney disease") do not
+    count."""
+    found: set[Population] = set()
+    for pop, cue in POPULATION_CUES.items():
+        for match in cue.finditer(text):
+            if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()]):
+                found.add(pop)
+                break
+    return found
 
 
 def ask_of(text: str) -> Ask:
