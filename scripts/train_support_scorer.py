@@ -9,6 +9,8 @@ Two stages, both reproducible from ``--seed`` at one torch thread:
 * ``ce``: two fine-tuned top layers of the packaged MiniLM plus a head, read as a cross-encoder
   over the frozen lower layers (``minilm_ce_top2.safetensors``, fp16). A grouped 20% of dev is
   held out for choosing the epoch and the thresholds.
+* ensemble (after both): the weight of the cross-encoder in a probability average with the
+  linear model, and its thresholds, chosen on that held-out part (``ensemble.json``).
 
 Test splits are never read here.
 
@@ -378,13 +380,14 @@ def sample_weights(examples: list[Example], synthetic_weight: float) -> np.ndarr
 
 def train_linear(
     examples, feats, names, seed, out_path: Path, synthetic_weight: float, provenance: dict
-) -> dict:
+) -> tuple[dict, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
     from sklearn.preprocessing import StandardScaler
 
-    from assistant.support.scorer import LinearSupportModel
+    from assistant.support.scorer import LinearSupportModel, with_regime
 
+    feats, names = with_regime(feats, names)
     y = np.array([ex.label for ex in examples])
     groups = np.array([ex.group for ex in examples])
     w = sample_weights(examples, synthetic_weight)
@@ -430,13 +433,13 @@ def train_linear(
     )
     model.save(out_path)
     print(f"linear: C={c} oof {rep} -> {out_path} ({out_path.stat().st_size} bytes)", flush=True)
-    return rep
+    return rep, oof
 
 
 # ------------------------------------------------------------------ stage: cross-encoder
 
 
-def train_cross_encoder(examples, feats, names, val, args) -> dict:
+def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.ndarray, np.ndarray]:
     import torch
 
     from assistant.support.crossenc import PairEncoder, TopAndHead, save_ce_weights
@@ -537,7 +540,11 @@ def train_cross_encoder(examples, feats, names, val, args) -> dict:
         history.append(rep)
         print(f"ce epoch {epoch}: {rep}", flush=True)
         if best is None or rep["criterion"] > best["rep"]["criterion"]:
-            best = {"rep": rep, "state": {k: v.clone() for k, v in model.state_dict().items()}}
+            best = {
+                "rep": rep,
+                "probs": p,
+                "state": {k: v.clone() for k, v in model.state_dict().items()},
+            }
     assert best is not None
     model.load_state_dict(best["state"])
     config = {
@@ -565,7 +572,38 @@ def train_cross_encoder(examples, feats, names, val, args) -> dict:
         out = out.with_name(f"minilm_ce_top{args.n_top}.safetensors")
     size = save_ce_weights(out, model, config)
     print(f"ce: best epoch {best['rep']['epoch']} -> {out} ({size / 1e6:.2f} MB)", flush=True)
-    return best["rep"]
+    return best["rep"], best["probs"], val_idx
+
+
+def train_ensemble(examples, linear_oof, ce_probs, val_idx, out_path: Path, provenance) -> dict:
+    """Weight of the cross-encoder in a probability average, chosen on the held-out dev part.
+
+    The linear model's probabilities there are out-of-fold, the cross-encoder never trained on
+    it, so the choice and the thresholds are free of training leakage (and of test data).
+    """
+    val_examples = [examples[i] for i in val_idx]
+    best = None
+    for weight in (0.0, 0.25, 0.5, 0.75, 1.0):
+        p = weight * ce_probs + (1 - weight) * linear_oof[val_idx]
+        rep = dev_report(val_examples, p[:, SUPPORTED], p[:, CONTRADICTED])
+        real = [k for k in ("wice_auroc", "hv_auroc", "hv_svr_auroc") if k in rep]
+        rep["criterion"] = round(float(np.mean([rep[k] for k in real])) if real else 0.0, 4)
+        print(f"ensemble ce_weight={weight}: {rep}", flush=True)
+        if best is None or rep["criterion"] > best[1]["criterion"]:
+            best = (weight, rep)
+    weight, rep = best
+    config = {
+        "version": f"ens-{time.strftime('%Y%m%d')}",
+        "members": {"support_scorer.json": 1 - weight, "minilm_ce_top2.safetensors": weight},
+        "ce_weight": weight,
+        "threshold": thresholds_from(rep)["default"],
+        "thresholds": thresholds_from(rep),
+        "dev_validation": rep,
+        "data": provenance,
+    }
+    out_path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    print(f"ensemble: ce_weight={weight} -> {out_path}", flush=True)
+    return rep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -608,8 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     report = {}
+    linear_oof = ce = None
     if args.stage in ("linear", "all"):
-        report["linear"] = train_linear(
+        report["linear"], linear_oof = train_linear(
             examples,
             feats,
             names,
@@ -620,7 +659,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.stage in ("ce", "all"):
         val = split_groups(examples, args.val_frac, args.seed)
-        report["ce"] = train_cross_encoder(examples, feats, names, val, args)
+        report["ce"], *ce = train_cross_encoder(examples, feats, names, val, args)
+    if linear_oof is not None and ce:
+        report["ensemble"] = train_ensemble(
+            examples, linear_oof, ce[0], ce[1], args.out_dir / "ensemble.json", args.provenance
+        )
     print(json.dumps(report, indent=1))
     print(f"total {time.time() - t:.0f}s")
     return 0

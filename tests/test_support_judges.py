@@ -251,7 +251,9 @@ def minilm():
     return load_sentence_model()
 
 
-@pytest.mark.parametrize("judge_name", ["minilm-scorer+rules", "minilm-ce+rules"])
+@pytest.mark.parametrize(
+    "judge_name", ["minilm-scorer+rules", "minilm-ce+rules", "minilm-ensemble+rules"]
+)
 def test_learned_judge_orders_clear_clinical_pairs(minilm, judge_name: str) -> None:
     factories = available_judges(SimpleNamespace(), minilm)
     if judge_name not in factories:
@@ -269,14 +271,30 @@ def test_learned_judge_orders_clear_clinical_pairs(minilm, judge_name: str) -> N
     assert judge.judge(SUPPORTED, PASSAGE).score == pytest.approx(ok.score, abs=1e-5)
 
 
-def test_ungated_scorer_still_ranks_the_dose_change_lower(minilm) -> None:
+@pytest.mark.parametrize("judge_name", ["clinical-rules", "minilm-ensemble+rules"])
+def test_empty_claim_or_passage_supports_nothing(minilm, judge_name: str) -> None:
+    factories = available_judges(SimpleNamespace(), minilm)
+    if judge_name not in factories:
+        pytest.skip(f"{judge_name} weights are not in {WEIGHTS}")
+    verdicts = factories[judge_name]().judge_many(
+        [("", PASSAGE), (SUPPORTED, "  "), (SUPPORTED, PASSAGE)]
+    )
+    assert [v.rules for v in verdicts[:2]] == [["empty-input"], ["empty-input"]]
+    assert all(v.label is SupportLabel.not_supported and v.score == 0 for v in verdicts[:2])
+    assert verdicts[2].score > 0
+
+
+def test_ungated_scorer_raises_contradiction_for_a_dose_change(minilm) -> None:
+    """Without the gate the learned score barely moves on a dose change (the pair is still
+    near-identical text); the contradiction probability must, and the gate does the rest."""
     factories = available_judges(SimpleNamespace(), minilm)
     if "minilm-scorer" not in factories:
         pytest.skip(f"scorer weights are not in {WEIGHTS}")
-    judge = factories["minilm-scorer"]()
-    ok, redosed = judge.judge_many([(SUPPORTED, PASSAGE), (REDOSED, PASSAGE)])
-    assert ok.score > redosed.score
+    ok, redosed = factories["minilm-scorer"]().judge_many(
+        [(SUPPORTED, PASSAGE), (REDOSED, PASSAGE)]
+    )
     assert redosed.contradiction > ok.contradiction
+    assert redosed.rules == ["number-mismatch: 1200 mg vs 600 mg"]  # reported even ungated
 
 
 def test_default_judge_shares_the_given_model(minilm) -> None:
@@ -288,6 +306,26 @@ def test_default_judge_shares_the_given_model(minilm) -> None:
     assert judge.features.model is minilm
     assert judge.name.endswith("+rules")
     assert judge.judge_many([]) == []
+
+
+def test_default_judge_without_cross_encoder_is_the_linear_scorer(minilm) -> None:
+    from assistant.support import default_judge
+
+    if not (WEIGHTS / "support_scorer.json").exists():
+        pytest.skip("no shipped scorer weights")
+    settings = SimpleNamespace(support=SupportSettings(use_cross_encoder=False))
+    assert default_judge(settings, model=minilm).name == "minilm-scorer+rules"
+    settings = SimpleNamespace(support=SupportSettings(clinical_gate=False))
+    assert not default_judge(settings, model=minilm).name.endswith("+rules")
+
+
+def test_regime_features_split_short_and_long_passages() -> None:
+    from assistant.support.scorer import with_regime
+
+    x = np.array([[0.5, np.log1p(2)], [0.5, np.log1p(20)]])
+    out, names = with_regime(x, ["cos_max", "n_sentences"])
+    assert names == ["cos_max", "n_sentences", "cos_max*long", "n_sentences*long", "long"]
+    assert out[0, 2] == 0 and out[1, 2] == 0.5 and list(out[:, 4]) == [0, 1]
 
 
 def test_cross_encoder_lower_layers_match_transformers(minilm) -> None:
@@ -322,6 +360,11 @@ def test_shipped_weights_are_small_and_complete() -> None:
         assert config["n_lower"] + config["n_top"] == 6
         assert {"wice", "healthver"} <= config["thresholds"].keys()
         assert any(k.startswith("classifier.") for k in state)
+    ensemble = WEIGHTS / "ensemble.json"
+    if ensemble.exists():
+        config = json.loads(ensemble.read_text())
+        assert 0 <= config["ce_weight"] <= 1
+        assert {"wice", "healthver"} <= config["thresholds"].keys()
 
 
 def test_missing_weights_say_how_to_make_them(tmp_path: Path) -> None:

@@ -48,22 +48,28 @@ def _weights(configured: Path | None, default_name: str) -> Path:
 def default_judge(settings: Any = None, model: Any = None) -> SupportJudge:
     """The CPU support scorer combined with the clinical checker.
 
-    ``model`` is an already-loaded SentenceTransformer (or the ingest Embedder) to share;
-    without one, the packaged MiniLM is loaded once per process.
+    That is the average of the linear scorer and the MiniLM cross-encoder when both are
+    shipped (the linear scorer alone otherwise), with the clinical gate. ``model`` is an
+    already-loaded SentenceTransformer (or the ingest Embedder) to share; without one, the
+    packaged MiniLM is loaded once per process.
     """
     cfg = support_settings(settings)
+    scorer_path = _weights(cfg.scorer_weights, "support_scorer.json")
     ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_top2.safetensors")
-    if cfg.use_cross_encoder and ce_path.exists():
-        from assistant.support.crossenc import CrossEncoderJudge
+    ensemble_path = _weights(None, "ensemble.json")
+    if cfg.use_cross_encoder and ce_path.exists() and ensemble_path.exists():
+        from assistant.support.ensemble import EnsembleJudge
 
-        return CrossEncoderJudge(model, weights=ce_path, clinical_gate=cfg.clinical_gate)
+        return EnsembleJudge(
+            model,
+            config=ensemble_path,
+            scorer_weights=scorer_path,
+            ce_weights=ce_path,
+            clinical_gate=cfg.clinical_gate,
+        )
     from assistant.support.scorer import SupportScorer
 
-    return SupportScorer(
-        model,
-        weights=_weights(cfg.scorer_weights, "support_scorer.json"),
-        clinical_gate=cfg.clinical_gate,
-    )
+    return SupportScorer(model, weights=scorer_path, clinical_gate=cfg.clinical_gate)
 
 
 def available_judges(settings: Any = None, model: Any = None) -> dict[str, Callable[[], Any]]:
@@ -109,6 +115,26 @@ def available_judges(settings: Any = None, model: Any = None) -> dict[str, Calla
 
         judges["minilm-ce"] = _ce(False)
         judges["minilm-ce+rules"] = _ce(True)
+        ensemble_path = _weights(None, "ensemble.json")
+        if scorer_path.exists() and ensemble_path.exists():
+
+            def _ens(gate: bool) -> Callable[[], Any]:
+                def make() -> Any:
+                    from assistant.support.ensemble import EnsembleJudge
+
+                    return EnsembleJudge(
+                        model,
+                        config=ensemble_path,
+                        scorer_weights=scorer_path,
+                        ce_weights=ce_path,
+                        clinical_gate=gate,
+                        features=features(),
+                    )
+
+                return make
+
+            judges["minilm-ensemble"] = _ens(False)
+            judges["minilm-ensemble+rules"] = _ens(True)
     if cfg.nli_model_path:
 
         def _nli() -> Any:

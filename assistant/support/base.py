@@ -7,7 +7,7 @@ types live here, importable without ``evals``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -79,3 +79,26 @@ def label_from_scores(
 
 def clip01(value: float) -> float:
     return float(min(1.0, max(0.0, value)))
+
+
+def judge_nonempty(
+    pairs: Sequence[tuple[str, str]],
+    judge_many: Callable[[list[tuple[str, str]]], list[SupportVerdict]],
+    name: str,
+) -> list[SupportVerdict]:
+    """Run ``judge_many`` on pairs with text on both sides; an empty side supports nothing."""
+    keep = [i for i, (c, p) in enumerate(pairs) if c.strip() and p.strip()]
+    done = judge_many([pairs[i] for i in keep]) if keep else []
+    out = [
+        SupportVerdict(
+            label=SupportLabel.not_supported,
+            score=0.0,
+            contradiction=0.0,
+            judge=name,
+            rules=["empty-input"],
+        )
+        for _ in pairs
+    ]
+    for i, verdict in zip(keep, done, strict=True):
+        out[i] = verdict
+    return out

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from assistant.support.base import SupportLabel, SupportVerdict, clip01
+from assistant.support.base import SupportLabel, SupportVerdict, clip01, judge_nonempty
 from assistant.support.text import (
     best_overlap_sentence,
     content_stems,
@@ -571,6 +571,15 @@ class ClinicalRulesJudge:
         return {"extra_drugs": len(self.extra_drugs)}
 
     def judge(self, claim: str, passage: str) -> SupportVerdict:
+        return self.judge_many([(claim, passage)])[0]
+
+    def judge_many(self, pairs: Iterable[tuple[str, str]]) -> list[SupportVerdict]:
+        return judge_nonempty(list(pairs), self._judge_many, self.name)
+
+    def _judge_many(self, pairs: list[tuple[str, str]]) -> list[SupportVerdict]:
+        return [self._judge(c, p) for c, p in pairs]
+
+    def _judge(self, claim: str, passage: str) -> SupportVerdict:
         check = check_claim(claim, passage, extra_drugs=self.extra_drugs)
         unsupported = sum(f.severity is Severity.unsupported for f in check.findings)
         score = check.lexical_recall * (0.5**unsupported)
@@ -588,9 +597,6 @@ class ClinicalRulesJudge:
             rules=check.rules,
             evidence=check.evidence,
         )
-
-    def judge_many(self, pairs: Iterable[tuple[str, str]]) -> list[SupportVerdict]:
-        return [self.judge(c, p) for c, p in pairs]
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from assistant.support.base import (
     SupportLabel,
     SupportVerdict,
     clip01,
+    judge_nonempty,
     label_from_scores,
 )
 from assistant.support.features import FeatureExtractor
@@ -161,6 +162,7 @@ def save_ce_weights(path: Path | str, module: TopAndHead, config: dict[str, Any]
 
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(path), metadata={"config": json.dumps(config)})
+    Path(path).chmod(0o644)  # safetensors writes 0600; the file ships with the package
     return Path(path).stat().st_size
 
 
@@ -266,8 +268,9 @@ class CrossEncoderJudge:
         return probs, feats
 
     def judge_many(self, pairs: Sequence[tuple[str, str]]) -> list[SupportVerdict]:
-        if not pairs:
-            return []
+        return judge_nonempty(list(pairs), self._judge_many, self.name)
+
+    def _judge_many(self, pairs: list[tuple[str, str]]) -> list[SupportVerdict]:
         probs, feats = self.probabilities(pairs)
         col = {c: i for i, c in enumerate(self.config["classes"])}
         out = []
