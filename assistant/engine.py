@@ -451,9 +451,7 @@ def load_lexicon(directory: Path) -> object | None:
 def _outside_terms(normalized: NormalizedQuery | None) -> list[str]:
     """Medical-looking terms the lexicon does not know, in a question that names nothing it does
     know: a question about metoprolol alone is outside the sources, however similar its words."""
-    if normalized is None or not normalized.unrecognized:
-        return []
-    if any(m.concept_type not in {None, "population", "finding"} for m in normalized.matches):
+    if normalized is None or not normalized.unrecognized or normalized.matches:
         return []
     return list(normalized.unrecognized)
 

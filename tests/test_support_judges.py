@@ -658,3 +658,20 @@ def test_benchmark_smoke_every_judge(minilm) -> None:
     )
     _assert_complete(report, [r.judge for r in report.judges])
     assert len(report.judges) >= 1
+
+
+def test_support_settings_from_any_model_with_the_same_fields(tmp_path: Path) -> None:
+    from pydantic import BaseModel
+
+    from assistant.support.config import support_settings
+
+    class Declared(BaseModel):
+        nli_model_path: Path | None = None
+        use_cross_encoder: bool = True
+
+    got = support_settings(SimpleNamespace(support=Declared(nli_model_path=tmp_path)))
+    assert got.nli_model_path == tmp_path and got.use_cross_encoder
+    assert support_settings(None) == SupportSettings()
+    assert (
+        support_settings(SimpleNamespace(support={"clinical_gate": False})).clinical_gate is False
+    )

@@ -1,8 +1,9 @@
 """Settings of the support judges.
 
 Meant to sit in the one ``Settings`` object as ``settings.support`` (env
-``CLINIQ_SUPPORT__NLI_MODEL_PATH`` and so on); until then ``support_settings()`` falls back to
-the defaults, so nothing here is read from the environment behind the caller's back.
+``CLINIQ_SUPPORT__NLI_MODEL_PATH`` and so on), either as this class or as a model with the same
+fields declared next to the other settings; without it ``support_settings()`` falls back to the
+defaults, so nothing here is read from the environment behind the caller's back.
 """
 
 from __future__ import annotations
@@ -49,4 +50,6 @@ def support_settings(settings: object | None) -> SupportSettings:
         return value
     if isinstance(value, dict):
         return SupportSettings.model_validate(value)
+    if hasattr(value, "model_dump"):  # the same fields declared in the application settings
+        return SupportSettings.model_validate(value.model_dump())
     return SupportSettings()
