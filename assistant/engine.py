@@ -124,7 +124,9 @@ class Assistant:
         self.lexicon = lexicon if lexicon is not None else load_lexicon(settings.lexicon_dir)
         self.options = settings.answer
         self._class_cache: dict[str, set[str]] | None = None
-        self.verifier = verifier or Verifier.default(self.embedder, self.options.verify_threshold)
+        self.verifier = verifier or Verifier.default(
+            self.embedder, self.options.verify_threshold, self.options.verify_judge
+        )
         self._warm_up()
 
     def _warm_up(self) -> None:

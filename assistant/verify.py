@@ -58,10 +58,22 @@ class Verifier:
         self.threshold = threshold
 
     @classmethod
-    def default(cls, embedder: Embedder | None = None, threshold: float = 0.5) -> Verifier:
-        from assistant.support import default_judge
+    def default(
+        cls, embedder: Embedder | None = None, threshold: float = 0.5, judge: str | None = None
+    ) -> Verifier:
+        """The named judge from `available_judges`, or the package default judge."""
+        from assistant.support import available_judges, default_judge
+        from ingest.errors import CliniqError
 
-        return cls(default_judge(model=embedder), threshold)
+        if judge is None or judge == "default":
+            return cls(default_judge(model=embedder), threshold)
+        judges = available_judges(model=embedder)
+        if judge not in judges:
+            raise CliniqError(
+                f"unknown verification judge {judge!r} (CLINIQ_ANSWER__VERIFY_JUDGE); "
+                f"available: {', '.join(sorted(judges))}"
+            )
+        return cls(judges[judge](), threshold)
 
     @property
     def name(self) -> str:

@@ -108,6 +108,12 @@ class AnswerSettings(_Section):
     verify_threshold: float = Field(
         default=0.5, ge=0, le=1, description="Min support score for a sentence to be shown."
     )
+    verify_judge: str = Field(
+        default="minilm-scorer+rules",
+        description="Judge that checks each composed sentence (a name from "
+        "assistant.support.available_judges): the linear scorer answers in milliseconds; "
+        "'minilm-ensemble+rules' adds the cross-encoder at about a second per answer.",
+    )
     max_question_chars: int = Field(default=1000, ge=50)
 
 
