@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from evals.cli import app
 from evals.report import read_json
+from ingest.settings import Settings
 
 SUITE = REPO_ROOT / "evals" / "suites" / "rls.yaml"
 
@@ -49,7 +50,8 @@ def test_cli_runs_the_real_assistant_on_a_few_cases(tmp_path, eval_index, cli_en
     report = read_json(out / "report.json")
     assert report.suite.cases_run == 5 and report.system.name == "cliniq"
     assert report.judge.name != "clinical-rules" and report.judge.version
-    assert report.system.details["verifier"]["name"] == report.judge.name
+    # The report records which judge verified the answers (the setting), beside the scorer.
+    assert report.system.details["verifier"]["name"] == Settings().answer.verify_judge
     seed = next(c for c in report.cases if c.id == "seed-resleg")
     record = seed.turns[0].answer
     assert record.normalization and "rls" in record.normalization.concepts
