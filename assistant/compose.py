@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.citations import CitationBook
-from assistant.intent import POPULATION_LABELS, Ask, Intent, Population, intervention_key
+from assistant.intent import (
+    POPULATION_LABELS,
+    Ask,
+    Intent,
+    Population,
+    focus_matches,
+    intervention_key,
+)
 from assistant.intent import populations_in as _populations_in
 from assistant.types import Section, Sentence, SentenceKind
 from ingest.grading import is_graded, is_strong
@@ -188,6 +195,13 @@ def select_recommendations(
     items = _condition_filter(items, question)
     if intervention_terms:
         items = [i for i in items if _matches_intervention(i, intervention_terms)]
+    elif intent.ask not in (Ask.management, Ask.dose):
+        # "What are the diagnostic criteria?" is not answered by the list of drugs: only blocks
+        # that speak to the question's subject stay. A general question whose subject no block
+        # names ("Is Restonil effective?") keeps them all.
+        on_subject = [i for i in items if _matches_focus(i, intent.focus)]
+        if on_subject or intent.ask in (Ask.diagnosis, Ask.mechanism):
+            items = on_subject
 
     current = [
         i
@@ -228,13 +242,17 @@ def select_recommendations(
         if item.chunk.document.id == primary:
             findings.main.append(item)
             claimed.add(item.key)
-        elif (
-            item.key not in claimed and item.rec.kind is not RecommendationKind.evidence_conclusion
+        elif item.key not in claimed and (
+            item.rec.kind is not RecommendationKind.evidence_conclusion
+            # A dose question is answered by the trial evidence that states the dose.
+            or (intent.ask is Ask.dose and bool(_STATED_DOSE.search(item.rec.statement)))
         ):
             findings.others.append(item)
             claimed.add(item.key)
     findings.main.sort(key=sort_key)
-    findings.others = sorted(findings.others, key=lambda i: i.passage.rank)[:4]
+    findings.others = sorted(
+        findings.others, key=lambda i: (not _matches_focus(i, intent.focus), i.passage.rank)
+    )[:4]
     findings.others.sort(key=sort_key)
     for pop, bucket in findings.special.items():
         bucket.sort(key=sort_key)
@@ -273,6 +291,17 @@ def _complete_primary(
     return items
 
 
+_STATED_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g)\b(?!/)", re.I)
+
+
+def _matches_focus(item: _Rec, focus: set[str]) -> bool:
+    # The block's own words and its section heading ("Prevention of augmentation"), not its
+    # grading remarks ("not confirmed").
+    rec = item.rec
+    text = f"{item.chunk.heading} {rec.intervention} {rec.population} {rec.statement}"
+    return bool(focus) and focus_matches(text, focus) > 0
+
+
 def _matches_intervention(item: _Rec, terms: set[str]) -> bool:
     text = f"{item.rec.intervention} {item.rec.statement}".lower()
     return any(re.search(rf"\b{re.escape(t.lower())}", text) for t in terms)
@@ -293,10 +322,18 @@ def recommendation_sentence(item: _Rec, book: CitationBook) -> Sentence:
     )
 
 
-def guideline_section(findings: GuidelineFindings, book: CitationBook) -> Section | None:
-    if not (findings.main or findings.special or findings.others):
+def guideline_section(
+    findings: GuidelineFindings, book: CitationBook, key_points: Sequence[Sentence] = ()
+) -> Section | None:
+    """Recommendations grouped by grade, after the guideline text that answers the question's
+    own subject (a threshold, a criterion, a definition) when there is such text."""
+    if not (findings.main or findings.special or findings.others or key_points):
         return None
     section = Section(key="guidelines", title="From the Guidelines")
+    if key_points:
+        section.subsections.append(
+            Section(key="key-points", title="What the guidelines say", sentences=list(key_points))
+        )
     section.subsections.extend(_grouped(findings.main, book, prefix=""))
     if findings.others:
         other = Section(key="other-guidelines", title="Other current guidelines")
@@ -346,8 +383,11 @@ def mmr_select(
     lam: float,
     floor: float,
     bonus: Sequence[float] | None = None,
+    spread: float = 0.15,
 ) -> list[ResearchSentence]:
-    """Maximal marginal relevance: relevant to the query, unlike what was already picked."""
+    """Maximal marginal relevance: relevant to the query, unlike what was already picked.
+
+    Candidates more than `spread` below the best one are not considered."""
     if not candidates:
         return []
     relevance = vectors @ query_vec
@@ -355,7 +395,7 @@ def mmr_select(
         relevance = relevance + np.asarray(bonus, dtype=relevance.dtype)
     chosen: list[int] = []
     # Absolute floor, and not far below the best sentence: keeps filler out of thin pools.
-    cutoff = max(floor, float(relevance.max()) - 0.15)
+    cutoff = max(floor, float(relevance.max()) - spread)
     remaining = [i for i in range(len(candidates)) if relevance[i] >= cutoff]
     while remaining and len(chosen) < k:
         if chosen:

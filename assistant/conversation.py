@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from assistant.intent import POPULATION_CUES, Ask, Population, ask_of, populations_in
+from assistant.intent import (
+    POPULATION_CUES,
+    Ask,
+    Population,
+    ask_of,
+    populations_in,
+    question_core,
+)
 from assistant.types import Answer, NormalizedQuery, Turn
 
 _FOLLOW_UP_LEAD = re.compile(
@@ -57,7 +64,7 @@ class Session:
         text = normalized.rewritten if normalized else question
         conditions = _conditions(normalized)
         drugs = _drugs(normalized)
-        ask = ask_of(text)
+        ask = ask_of(question_core(text))
         populations = populations_in(text)
         follow_up = bool(self.turns) and self.topic.condition is not None and not conditions
         follow_up = follow_up and (
@@ -144,12 +151,15 @@ def _conditions(normalized: NormalizedQuery | None) -> list[str]:
 
 
 def _drugs(normalized: NormalizedQuery | None) -> list[tuple[str, str]]:
+    """Drugs the question asks about: named in its asking sentences, not in a case history
+    around them ("she takes sertraline")."""
     if normalized is None:
         return []
+    asking = question_core(normalized.original).lower()
     return [
         (m.concept_id, m.canonical)
         for m in normalized.matches
-        if _concept_type(m) in {"drug", "drug-class"}
+        if _concept_type(m) in {"drug", "drug-class"} and m.span.lower() in asking
     ]
 
 

@@ -10,7 +10,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.citations import CitationBook, renumber
@@ -25,13 +25,20 @@ from assistant.compose import (
 )
 from assistant.conversation import Session, Topic
 from assistant.intent import (
+    TREATMENT_FOCUS,
     Ask,
     Intent,
     ask_bonus,
     ask_of,
+    conditions_in,
+    focus_matches,
+    focus_terms,
     intervention_key,
+    is_process_text,
     on_topic,
     populations_in,
+    question_core,
+    subject_bonus,
 )
 from assistant.prompts import (
     DISCLAIMER,
@@ -55,7 +62,7 @@ from ingest.embedding import Embedder, get_embedder
 from ingest.errors import CliniqError
 from ingest.settings import Settings
 from ingest.store import Index
-from ingest.types import Chunk, Direction, DocType, Passage
+from ingest.types import Chunk, Direction, DocStatus, DocType, Passage
 
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
@@ -64,6 +71,7 @@ _INJECTION = re.compile(
 )
 
 
+_ADULTS = re.compile(r"\badults?\b", re.I)
 _DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|ml|units?)\b", re.I)
 
 
@@ -236,7 +244,8 @@ class Assistant:
         intent = Intent(
             populations=populations_in(standalone),
             interventions=intervention_terms,
-            ask=ask_of(standalone),
+            ask=ask_of(question_core(standalone)),
+            focus=focus_terms(question_core(standalone)),
         )
         rec_passages = self.retriever.retrieve(
             standalone,
@@ -259,13 +268,24 @@ class Assistant:
         findings = select(intent)
         if intent.populations and not findings.main:
             notes.append(NormalizationNote(span="", message=NO_POPULATION_NOTE))
-            intent = Intent(interventions=intervention_terms, ask=intent.ask)
+            intent = Intent(interventions=intervention_terms, ask=intent.ask, focus=intent.focus)
             findings = select(intent)
         research_pool, research_passages = self._research_candidates(standalone, lexical_query)
         book = CitationBook()
         sections: list[Section] = []
+        focus = intent.focus
+        if not (focus or findings.main or findings.others or findings.special):
+            focus = set(TREATMENT_FOCUS) if intent.ask is Ask.management else set()
+        key_points, key_passages = self._key_points(
+            standalone, lexical_query, replace(intent, focus=focus), book
+        )
         summary = summary_sentences(findings, topic.condition or "", intent, book)
-        guidelines = guideline_section(findings, book)
+        if key_points and intent.ask not in (Ask.management, Ask.dose):
+            # "What is augmentation?" is answered by its definition, not by the drug list.
+            summary = []
+        if not summary and key_points:
+            summary = [key_points.pop(0).model_copy(update={"kind": SentenceKind.summary})]
+        guidelines = guideline_section(findings, book, key_points)
         research = self._research_section(standalone, research_pool, book, intent)
         older_pool, older_passages = self._conflict_candidates(findings)
         conflict = find_conflicts(
@@ -306,6 +326,7 @@ class Assistant:
                 *(i.passage for i in findings.all_candidates),
                 *research_passages,
                 *older_passages,
+                *key_passages,
             ],
             {c.chunk_id for s in answer.all_sentences() for c in s.citations},
         )
@@ -364,17 +385,119 @@ class Assistant:
                     out[sentence] = (sentence, passage.chunk)
         return list(out.values()), research
 
+    def _key_points(
+        self, query: str, lexical_query: str, intent: Intent, book: CitationBook
+    ) -> tuple[list[Sentence], list[Passage]]:
+        """Sentences of current guideline text (not the graded blocks) on the question's own
+        subject: the ferritin threshold, the diagnostic criteria, what augmentation is.
+
+        Quoted as written, so the verifier checks them by containment. Only for a question with
+        a subject beyond the condition and the kind of ask: a broad management question is
+        answered by the recommendations."""
+        if not intent.focus or self.options.key_points == 0:
+            return [], []
+        passages = self.retriever.retrieve(
+            query,
+            k=self.options.key_point_passages,
+            filters=RetrievalFilter(
+                doc_types=frozenset({DocType.guideline}),
+                statuses=frozenset({DocStatus.current}),
+                prose_only=True,
+            ),
+            lexical_query=lexical_query,
+        )
+        asked_conditions = conditions_in(query)
+
+        def fits(sentence: str) -> bool:
+            # The question's condition and population, not another's: a PLMD question does not
+            # get the RLS criteria, nor a general one the pregnancy text.
+            named = conditions_in(sentence)
+            populations = populations_in(sentence)
+            return (
+                len(sentence.split()) >= 6
+                and not is_process_text(sentence)
+                and focus_matches(sentence, intent.focus) > 0
+                and (not named or not asked_conditions or bool(named & asked_conditions))
+                and (
+                    bool(populations & intent.populations)
+                    if intent.populations
+                    # Text for children or pregnancy answers a general question only when it
+                    # speaks of adults as well.
+                    else not populations or bool(_ADULTS.search(sentence))
+                )
+            )
+
+        pool: dict[str, tuple[str, Chunk]] = {}
+        order: dict[str, tuple[int, int, int]] = {}
+        doc_rank: dict[str, int] = {}
+        for rank, passage in enumerate(passages):
+            chunk = passage.chunk
+            doc_rank.setdefault(chunk.document.id, rank)
+            for n, sentence in enumerate(split_sentences(chunk.text)):
+                if not fits(sentence):
+                    continue
+                if sentence not in pool:
+                    pool[sentence] = (sentence, chunk)
+                # Reading order: the first place the sentence appears in its document
+                # (chunks overlap, so one sentence can sit in two).
+                key = (doc_rank[chunk.document.id], chunk.position, n)
+                order[sentence] = min(order.get(sentence, key), key)
+        if not pool:
+            return [], passages
+        candidates = list(pool.values())
+        texts = [s for s, _ in candidates]
+        vectors = self.embedder.embed(texts)
+        query_vec = self.embedder.embed_query(query)
+        # A section headed with the asked condition ("Adults with PLMD") is on point even when
+        # its sentences share few words with the question.
+        bonus = [
+            b + (0.1 if asked_conditions & conditions_in(pool[t][1].heading) else 0.0)
+            for t, b in zip(texts, subject_bonus(texts, intent, query), strict=True)
+        ]
+        # Criteria and definitions come as lists: a diagnosis question gets room for them.
+        k = self.options.key_points * (2 if intent.ask is Ask.diagnosis else 1)
+        picked = mmr_select(
+            query_vec,
+            candidates,
+            vectors,
+            k=k,
+            # Guidelines restate a threshold in several places; relevance outweighs novelty.
+            lam=max(self.options.mmr_lambda, 0.9),
+            floor=self.options.research_floor,
+            bonus=bonus,
+            spread=0.3,
+        )
+        if not picked:
+            return [], passages
+        # The best sentence leads (it may become the summary); the rest keep the source's order,
+        # so "criterion 1 ... criterion 5" reads as written.
+        lead, rest = picked[0], sorted(picked[1:], key=lambda p: order[p.text])
+        sentences = [
+            Sentence(text=p.text, citations=book.cite([p.chunk]), kind=SentenceKind.guideline_text)
+            for p in [lead, *rest]
+        ]
+        return sentences, passages
+
     def _research_section(
         self, query: str, pool: list[tuple[str, Chunk]], book: CitationBook, intent: Intent
     ) -> Section | None:
-        pool = [(s, c) for s, c in pool if on_topic(s, intent)]
+        asked = conditions_in(query)
+        pool = [
+            (s, c)
+            for s, c in pool
+            if on_topic(s, intent)
+            and (not asked or not conditions_in(s) or conditions_in(s) & asked)
+        ]
         if not pool:
             return None
         vectors = self.embedder.embed([s for s, _ in pool])
         query_vec = self.embedder.embed_query(query)
         # Prefer sentences that speak to the kind of question (treatment words for a
         # management question): a small, explicit nudge on top of cosine relevance.
-        bonus = ask_bonus([s for s, _ in pool], intent.ask)
+        texts = [s for s, _ in pool]
+        bonus = ask_bonus(texts, intent.ask)
+        if intent.focus:
+            bonus = [a + b for a, b in zip(bonus, subject_bonus(texts, intent, query), strict=True)]
         picked = mmr_select(
             query_vec,
             pool,

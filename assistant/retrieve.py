@@ -24,14 +24,16 @@ class RetrievalFilter:
     statuses: frozenset[DocStatus] | None = None
     populations: frozenset[str] | None = None
     recommendations_only: bool = False
+    prose_only: bool = False
 
     def store_filter(self) -> ChunkFilter | None:
-        if not self.doc_types and not self.statuses and not self.recommendations_only:
+        if not (self.doc_types or self.statuses or self.recommendations_only or self.prose_only):
             return None
         return ChunkFilter(
             doc_types=self.doc_types,
             statuses=self.statuses,
             recommendations_only=self.recommendations_only,
+            prose_only=self.prose_only,
         )
 
     def accepts(self, chunk: Chunk) -> bool:

@@ -68,11 +68,24 @@ class Citation(BaseModel):
 class SentenceKind(StrEnum):
     summary = "summary"
     recommendation = "recommendation"
+    guideline_text = "guideline_text"
     research = "research"
     conflict = "conflict"
     note = "note"
     abstention = "abstention"
     disclaimer = "disclaimer"
+
+
+#: Sentence kinds that state clinical content and must be supported by what they cite.
+CONTENT_KINDS = frozenset(
+    {
+        SentenceKind.summary,
+        SentenceKind.recommendation,
+        SentenceKind.guideline_text,
+        SentenceKind.research,
+        SentenceKind.conflict,
+    }
+)
 
 
 class Sentence(BaseModel):

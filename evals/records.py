@@ -14,19 +14,9 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, Field
 
-from assistant.types import Answer, SentenceKind
+from assistant.types import CONTENT_KINDS, Answer
 from assistant.verify import source_line
 from ingest.types import Chunk
-
-#: Sentence kinds that state clinical content and must be supported by what they cite.
-CONTENT_KINDS = frozenset(
-    {
-        SentenceKind.summary,
-        SentenceKind.recommendation,
-        SentenceKind.research,
-        SentenceKind.conflict,
-    }
-)
 
 
 class PassageRecord(BaseModel):

@@ -100,6 +100,10 @@ class AnswerSettings(_Section):
     )
     rec_candidates: int = Field(default=80, ge=1, description="Recommendation blocks considered.")
     rec_floor: float = Field(default=0.30, ge=0, le=1, description="Min cosine of a block.")
+    key_points: int = Field(
+        default=4, ge=0, description="Guideline-text sentences on the question's subject."
+    )
+    key_point_passages: int = Field(default=12, ge=1)
     research_passages: int = Field(default=8, ge=0)
     research_sentences: int = Field(default=4, ge=0)
     research_floor: float = Field(default=0.40, ge=0, le=1)

@@ -32,6 +32,7 @@ class ChunkFilter:
     doc_types: frozenset[DocType] | None = None
     statuses: frozenset[DocStatus] | None = None
     recommendations_only: bool = False
+    prose_only: bool = False  # everything but recommendation blocks
 
     def chroma_where(self) -> dict[str, Any] | None:
         clauses: list[dict[str, Any]] = []
@@ -41,6 +42,8 @@ class ChunkFilter:
             clauses.append({"status": {"$in": sorted(str(s) for s in self.statuses)}})
         if self.recommendations_only:
             clauses.append({"is_recommendation": True})
+        if self.prose_only:
+            clauses.append({"is_recommendation": False})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -50,6 +53,7 @@ class ChunkFilter:
             (not self.doc_types or doc_type in self.doc_types)
             and (not self.statuses or status in self.statuses)
             and (is_recommendation or not self.recommendations_only)
+            and not (is_recommendation and self.prose_only)
         )
 
 

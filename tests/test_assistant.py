@@ -10,18 +10,12 @@ from conftest import CORPUS_DIR
 from assistant.conversation import Session
 from assistant.engine import Assistant, QuestionError
 from assistant.render import to_json, to_markdown, to_text
-from assistant.types import Answer, Section, SentenceKind
+from assistant.types import CONTENT_KINDS, Answer, Section, SentenceKind
 from ingest.grading import strength_rank
 from ingest.pipeline import ingest_paths
 from ingest.settings import Settings
 
 SEED = "What is the management approach for RESLEG (Rapid Eye Movement Sleep Leg) syndrome?"
-CONTENT_KINDS = {
-    SentenceKind.summary,
-    SentenceKind.recommendation,
-    SentenceKind.research,
-    SentenceKind.conflict,
-}
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +249,59 @@ def test_instructions_in_the_question_are_not_followed(assistant):
     against = next(s for s in guidelines.subsections if s.key == "suggested-against")
     assert "pramipexole" in " ".join(s.text for s in against.sentences).lower()
     _check_citations(answer)
+
+
+# -- questions about a subject, not a drug list -----------------------------------------------
+
+
+def _guideline_text(answer: Answer) -> list[str]:
+    return [s.text for s in answer.all_sentences() if s.kind is SentenceKind.guideline_text]
+
+
+def test_diagnostic_criteria_question_gets_the_criteria_not_the_drugs(assistant):
+    answer = assistant.ask("What are the diagnostic criteria for restless legs syndrome?")
+    assert not answer.abstained
+    text = all_text(answer)
+    assert "urge to move" in text
+    assert "evening or night" in text
+    assert not any(s.kind is SentenceKind.recommendation for s in answer.all_sentences())
+    quoted = _guideline_text(answer)
+    # The criteria are listed in the source's order.
+    numbered = [int(m.group(1)) for t in quoted if (m := re.search(r"criterion (\d) is", t))]
+    assert numbered == sorted(numbered) and len(numbered) >= 3
+    _check_citations(answer)
+
+
+def test_threshold_question_quotes_the_number(assistant):
+    answer = assistant.ask(
+        "What ferritin level should prompt iron therapy in restless legs syndrome?"
+    )
+    quoted = " ".join(_guideline_text(answer))
+    assert "75 ng/mL" in quoted or "75 µg/L" in quoted
+    assert all(s.verified for s in answer.all_sentences() if s.kind in CONTENT_KINDS)
+    _check_citations(answer)
+
+
+def test_plmd_questions_get_plmd_text_not_rls_criteria(assistant):
+    answer = assistant.ask("How is periodic limb movement disorder diagnosed?")
+    text = all_text(answer)
+    assert "15 per hour" in text
+    assert "rls essential criterion" not in text
+
+
+def test_no_recommendation_is_said_when_the_guideline_has_none(assistant):
+    answer = assistant.ask("How is periodic limb movement disorder treated in adults?")
+    assert not answer.abstained
+    assert "no recommendation" in all_text(answer)
+    assert not any(s.kind is SentenceKind.recommendation for s in answer.all_sentences())
+
+
+def test_drugs_in_a_case_history_do_not_narrow_the_answer(assistant):
+    answer = assistant.ask(
+        "What is the recommended treatment for restless legs syndrome in adults? Background: "
+        "she has had symptoms every evening for three years, takes sertraline and metformin, "
+        "and has no history of kidney disease."
+    )
+    text = all_text(answer)
+    assert "gabapentin" in text and "pregabalin" in text
+    assert section(answer, "guidelines") is not None
