@@ -71,6 +71,8 @@ class GuidelineFindings:
     main: list[_Rec] = field(default_factory=list)
     special: dict[Population, list[_Rec]] = field(default_factory=dict)
     others: list[_Rec] = field(default_factory=list)  # other current guidelines, new ground only
+    # Only when no current guideline speaks to the asked intervention: what a superseded one said.
+    superseded: list[_Rec] = field(default_factory=list)
     all_candidates: list[_Rec] = field(default_factory=list)
 
 
@@ -209,6 +211,20 @@ def select_recommendations(
         if i.chunk.document.status is DocStatus.current
         and i.chunk.document.doc_type is DocType.guideline
     ]
+    if intervention_terms and not any(
+        i.rec.kind is not RecommendationKind.evidence_conclusion for i in current
+    ):
+        # "Is pergolide used?": no current guideline recommends for or against it, but an older
+        # one advised against it. Shown as superseded guidance, never as a current one.
+        findings.superseded = sorted(
+            (
+                i
+                for i in items
+                if i.chunk.document.status is DocStatus.superseded
+                and i.chunk.document.doc_type is DocType.guideline
+            ),
+            key=lambda i: (-i.year, i.passage.rank),
+        )[:3]
     if not current:
         return findings
 
@@ -327,7 +343,8 @@ def guideline_section(
 ) -> Section | None:
     """Recommendations grouped by grade, after the guideline text that answers the question's
     own subject (a threshold, a criterion, a definition) when there is such text."""
-    if not (findings.main or findings.special or findings.others or key_points):
+    found = findings.main or findings.special or findings.others or findings.superseded
+    if not (found or key_points):
         return None
     section = Section(key="guidelines", title="From the Guidelines")
     if key_points:
@@ -339,6 +356,13 @@ def guideline_section(
         other = Section(key="other-guidelines", title="Other current guidelines")
         other.sentences = [recommendation_sentence(i, book) for i in findings.others]
         section.subsections.append(other)
+    if findings.superseded:
+        older = Section(
+            key="superseded",
+            title="Superseded guidance (no current guideline in the sources addresses this)",
+        )
+        older.sentences = [recommendation_sentence(i, book) for i in findings.superseded]
+        section.subsections.append(older)
     for pop in (Population.esrd, Population.children, Population.pregnancy):
         bucket = findings.special.get(pop)
         if bucket:

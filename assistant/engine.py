@@ -46,6 +46,7 @@ from assistant.prompts import (
     INJECTION_NOTE,
     NO_DOSE_NOTE,
     NO_POPULATION_NOTE,
+    UNRECOGNIZED_NOTE,
 )
 from assistant.retrieve import RetrievalFilter, Retriever
 from assistant.types import (
@@ -221,7 +222,14 @@ class Assistant:
         timings["retrieve_ms"] = _ms(t0)
         notes = [NormalizationNote(span="", message=n) for n in clean.notes]
         if normalized:
-            notes = list(normalized.notes) + notes
+            # A name nothing could place ("Restonil"), beside terms that could be: say so, or
+            # the answer about RLS in general reads as an answer about it.
+            unplaced = [
+                NormalizationNote(span=term, message=UNRECOGNIZED_NOTE.format(term=term))
+                for term in normalized.unrecognized
+                if normalized.matches and not any(term in n.span for n in normalized.notes)
+            ]
+            notes = list(normalized.notes) + unplaced + notes
         answer = Answer(
             question=clean.text,
             standalone_query=standalone,

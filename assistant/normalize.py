@@ -805,9 +805,14 @@ def _unrecognized(doc: _Doc, lex: Lexicon) -> list[str]:
             continue
         outside = f in lex.outside_terms
         caps = tok.isupper() and sum(ch.isalpha() for ch in tok) >= 2
-        odd = not doc.known(i) and (
-            (tok.islower() and len(tok) >= 6 and bool(_MEDICAL_SUFFIX.search(tok)))
-            or (_looks_like_shorthand(tok) and not tok.islower())
+        odd = (
+            not doc.known(i)
+            and (
+                (tok.islower() and len(tok) >= 6 and bool(_MEDICAL_SUFFIX.search(tok)))
+                or (_looks_like_shorthand(tok) and not tok.islower())
+                # A capitalised word inside the sentence that no word list knows: a brand name.
+                or (i > 0 and len(tok) >= 5 and tok[0].isupper() and tok[1:].islower())
+            )
         )
         if outside or caps or odd:
             seen.add(tok)

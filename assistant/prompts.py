@@ -31,8 +31,14 @@ NO_DOSE_NOTE = (
 
 DROPPED_NOTE = "{count} sentence(s) were left out because their cited passage did not support them."
 
+UNRECOGNIZED_NOTE = (
+    "'{term}' is not a term the indexed sources or the lexicon know; nothing below is about it "
+    "specifically. Check the name (a brand, a spelling) before relying on this answer for it."
+)
+
 TEMPLATE_FIELDS: dict[str, set[str]] = {
     "DROPPED_NOTE": {"count"},
+    "UNRECOGNIZED_NOTE": {"term"},
 }
 
 

@@ -305,3 +305,23 @@ def test_drugs_in_a_case_history_do_not_narrow_the_answer(assistant):
     text = all_text(answer)
     assert "gabapentin" in text and "pregabalin" in text
     assert section(answer, "guidelines") is not None
+
+
+def test_an_unknown_brand_beside_a_known_condition_is_called_out(assistant):
+    answer = assistant.ask("Is Restonil effective for restless legs syndrome?")
+    notes = " ".join(s.text for s in section(answer, "notes").sentences)
+    assert "'Restonil' is not a term" in notes
+    assert "restonil is effective" not in all_text(answer)
+
+
+def test_superseded_guidance_is_shown_when_no_current_guideline_addresses_the_drug(assistant):
+    answer = assistant.ask("Is pergolide used for restless legs?")
+    guidelines = section(answer, "guidelines")
+    older = next(s for s in guidelines.subsections if s.key == "superseded")
+    assert "heart valve" in " ".join(s.text for s in older.sentences)
+    assert cited_documents(older) == {"aasm-2012-rls-plmd"}
+
+
+def test_current_guidance_leaves_no_room_for_superseded(seed_answer):
+    guidelines = section(seed_answer, "guidelines")
+    assert all(s.key != "superseded" for s in guidelines.subsections)
