@@ -23,6 +23,7 @@ import numpy as np
 from assistant.citations import CitationBook
 from assistant.intent import (
     POPULATION_LABELS,
+    TREATMENT_OUTCOME_STEMS,
     Ask,
     Intent,
     Population,
@@ -197,13 +198,15 @@ def select_recommendations(
     items = _condition_filter(items, question)
     if intervention_terms:
         items = [i for i in items if _matches_intervention(i, intervention_terms)]
-    elif intent.ask not in (Ask.management, Ask.dose):
-        # "What are the diagnostic criteria?" is not answered by the list of drugs: only blocks
-        # that speak to the question's subject stay. A general question whose subject no block
-        # names ("Is Restonil effective?") keeps them all.
-        on_subject = [i for i in items if _matches_focus(i, intent.focus)]
-        if on_subject or intent.ask in (Ask.diagnosis, Ask.mechanism):
-            items = on_subject
+    elif intent.ask not in (Ask.management, Ask.dose) and (
+        intent.focus or intent.ask is not Ask.general
+    ):
+        # "What are the diagnostic criteria?" or "Is RLS inherited?" is not answered by the list
+        # of drugs: only blocks that speak to the question's subject stay. A general question
+        # with no subject of its own ("Is Restonil effective?", once the unknown name is set
+        # aside) keeps them all.
+        subject = intent.focus - TREATMENT_OUTCOME_STEMS
+        items = [i for i in items if _matches_focus(i, subject)]
 
     current = [
         i

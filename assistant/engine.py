@@ -38,6 +38,7 @@ from assistant.intent import (
     on_topic,
     populations_in,
     question_core,
+    stem,
     subject_bonus,
 )
 from assistant.prompts import (
@@ -253,7 +254,9 @@ class Assistant:
             populations=populations_in(standalone),
             interventions=intervention_terms,
             ask=ask_of(question_core(standalone)),
-            focus=focus_terms(question_core(standalone)),
+            # A name nothing could place cannot be the subject of any source sentence.
+            focus=focus_terms(question_core(standalone))
+            - {stem(t.lower()) for t in (normalized.unrecognized if normalized else [])},
         )
         rec_passages = self.retriever.retrieve(
             standalone,

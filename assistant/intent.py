@@ -294,20 +294,41 @@ _NOT_FOCUS = frozenset(
 )
 # A diagnosis question is answered by sentences that define or state criteria, not only by those
 # that say "diagnosis".
-_DIAGNOSTIC = {"diagno", "criter", "defin", "polysom", "assess", "evalua"}
-_FOCUS_SYNONYMS = {
+_DIAGNOSTIC = frozenset({"diagno", "criter", "defin", "polysom", "assess", "evalua", "check"})
+# Words whose answer is phrased in other words: a question about causes is answered by text on
+# risk factors and secondary forms, one about inheritance by text on family history.
+_FOCUS_SYNONYMS: dict[str, frozenset[str]] = {
     "diagno": _DIAGNOSTIC,
     "criter": _DIAGNOSTIC,
-    "defin": {"criter", "diagno"},
-    "dose": {"dosing", "dosage", "mg"},
-    "dosing": {"dose", "dosage", "mg"},
-    "dosage": {"dose", "dosing", "mg"},
+    "defin": frozenset({"criter", "diagno"}),
+    "defini": frozenset({"criter", "diagno", "defin"}),
+    "define": frozenset({"criter", "diagno", "defin"}),
+    "sympto": _DIAGNOSTIC | {"sensat", "featur"},
+    "dose": frozenset({"dosing", "dosage", "mg"}),
+    "dosing": frozenset({"dose", "dosage", "mg"}),
+    "dosage": frozenset({"dose", "dosing", "mg"}),
+    "caus": frozenset({"risk", "secondar", "associat", "pathophys", "etiolog"}),
+    "cause": frozenset({"caus", "risk", "secondar", "associat", "pathophys", "etiolog"}),
+    "risk": frozenset({"secondar", "associat", "predispos"}),
+    "inheri": frozenset({"inherit", "genet", "famil", "heredit"}),
+    "genet": frozenset({"inherit", "famil", "heredit"}),
 }
+# Subject words too common in treatment statements ("to reduce symptoms") to say that a
+# recommendation is about them.
+TREATMENT_OUTCOME_STEMS = frozenset({"sympto"})
 _WORD = re.compile(r"[a-z][a-z0-9-]*")
 
 
+_SUFFIXES = ("ations", "ation", "ities", "ity", "ical", "ing", "ed", "es", "ic", "al", "s")
+
+
 def stem(word: str) -> str:
-    """A crude, predictable stem: enough to match 'diagnosed' with 'diagnostic'."""
+    """A crude, predictable stem, matched as a word beginning: 'diagnosed' and 'diagnostic'
+    give 'diagno', 'causes' gives 'caus' (which 'cause' begins with)."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)]
+            break
     return word[:6]
 
 

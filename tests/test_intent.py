@@ -73,3 +73,12 @@ def test_rare_subject_words_numbers_and_process_text_move_the_ranking():
     assert year_only == pytest.approx(iron_only)  # a year is not a quantity
     assert process < 0
     assert is_process_text(sentences[2]) and not is_process_text(sentences[0])
+
+
+def test_stems_join_inflections_and_subjects_bring_the_words_their_answers_use():
+    from assistant.intent import stem
+
+    assert stem("diagnosed") == stem("diagnostic") == stem("diagnosis") == "diagno"
+    assert stem("causes") == "caus" and "cause".startswith(stem("causes"))
+    assert {"famil", "genet"} <= focus_terms("Is restless legs syndrome inherited?")
+    assert {"secondar", "risk"} <= focus_terms("What causes restless legs syndrome?")
