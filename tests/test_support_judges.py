@@ -328,20 +328,46 @@ def test_regime_features_split_short_and_long_passages() -> None:
     assert out[0, 2] == 0 and out[1, 2] == 0.5 and list(out[:, 4]) == [0, 1]
 
 
-def test_cross_encoder_lower_layers_match_transformers(minilm) -> None:
-    """Our hand-written BERT forward must equal the library's, or shipped weights misfire."""
+def test_cross_encoder_forward_matches_transformers(minilm) -> None:
+    """Our hand-written BERT forward must equal the library's, or shipped weights misfire; with
+    untrained adapters (B = 0), and again after folding trained ones into the weights."""
     import torch
 
-    from assistant.support.crossenc import PairEncoder
+    from assistant.support.crossenc import ADAPTED, PairEncoder, PairModel
 
     bert = minilm[0].auto_model.eval()
-    enc = PairEncoder(minilm, n_lower=6, max_length=64)
+    enc = PairEncoder(minilm, max_length=64)
     items = enc.tokenize([("Iron helps RLS.", "Oral iron is suggested."), ("a", "b c d e")])
     ids, types, mask = enc.pad(items)
-    ours = enc.lower(ids, types, mask)
+    model = PairModel(dict(bert.state_dict()), n_features=2).eval()
     with torch.inference_mode():
+        ours = model.encode(ids, types, mask)
         ref = bert(input_ids=ids, token_type_ids=types, attention_mask=mask).last_hidden_state
     assert torch.allclose(ours * mask[..., None], ref * mask[..., None], atol=1e-4)
+
+    torch.manual_seed(0)
+    for block in model.blocks:
+        for name in ADAPTED:
+            torch.nn.init.normal_(getattr(block, name).B, std=0.02)
+    with torch.inference_mode():
+        adapted = model.encode(ids, types, mask)
+        merged = model.merge_adapters().encode(ids, types, mask)
+    assert not torch.allclose(adapted, ours, atol=1e-3)
+    assert torch.allclose(adapted, merged, atol=1e-4)
+
+
+def test_long_passages_keep_the_sentences_closest_to_the_claim() -> None:
+    from assistant.support.crossenc import fit_evidence, passage_sentences
+
+    sentences = passage_sentences("Alpha is here. Beta is there.\nGamma is near. Delta is far.")
+    assert sentences == ["Alpha is here.", "Beta is there.", "Gamma is near.", "Delta is far."]
+    assert fit_evidence(sentences, [3, 3, 3, 3], [0.1, 0.9, 0.2, 0.8], budget=12) == " ".join(
+        sentences
+    )
+    # Over budget: the two most similar, in their original order.
+    assert fit_evidence(sentences, [3, 3, 3, 3], [0.1, 0.9, 0.2, 0.8], budget=6) == (
+        "Beta is there. Delta is far."
+    )
 
 
 def test_shipped_weights_are_small_and_complete() -> None:
@@ -353,13 +379,16 @@ def test_shipped_weights_are_small_and_complete() -> None:
     linear = LinearSupportModel.load(WEIGHTS / "support_scorer.json")
     assert linear.coef.shape == (3, len(linear.feature_names))
     assert {"wice", "healthver"} <= linear.meta["thresholds"].keys()
-    ce = WEIGHTS / "minilm_ce_top2.safetensors"
+    ce = WEIGHTS / "minilm_ce_lora.safetensors"
     if ce.exists():
-        assert ce.stat().st_size < 10_000_000
+        assert ce.stat().st_size < 2_000_000
         state, config = load_ce_weights(ce)
-        assert config["n_lower"] + config["n_top"] == 6
+        assert config["rank"] >= 1 and config["max_length"] <= 512
         assert {"wice", "healthver"} <= config["thresholds"].keys()
         assert any(k.startswith("classifier.") for k in state)
+        assert any(k.endswith(".A") for k in state) and any(k.endswith(".B") for k in state)
+        # Only what training changed ships: no frozen embedding or base weight.
+        assert not any("word" in k or k.endswith("base.weight") for k in state)
     ensemble = WEIGHTS / "ensemble.json"
     if ensemble.exists():
         config = json.loads(ensemble.read_text())

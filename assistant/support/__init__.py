@@ -55,7 +55,7 @@ def default_judge(settings: Any = None, model: Any = None) -> SupportJudge:
     """
     cfg = support_settings(settings)
     scorer_path = _weights(cfg.scorer_weights, "support_scorer.json")
-    ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_top2.safetensors")
+    ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_lora.safetensors")
     ensemble_path = _weights(None, "ensemble.json")
     if cfg.use_cross_encoder and ce_path.exists() and ensemble_path.exists():
         from assistant.support.ensemble import EnsembleJudge
@@ -100,7 +100,7 @@ def available_judges(settings: Any = None, model: Any = None) -> dict[str, Calla
         judges["minilm-scorer+rules"] = lambda: SupportScorer(
             model, weights=scorer_path, clinical_gate=True, features=features()
         )
-    ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_top2.safetensors")
+    ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_lora.safetensors")
     if ce_path.exists():
 
         def _ce(gate: bool) -> Callable[[], Any]:

