@@ -34,6 +34,7 @@ bench: setup
 # The bundled faithfulness suite against its thresholds; JSON, HTML and JUnit reports in reports/.
 eval: setup
 	$(CLINIQ) eval run evals/suites/rls.yaml --out reports/rls
+	$(CLINIQ) eval run evals/suites/medquad_rls.yaml --out reports/medquad_rls
 
 index: setup
 	$(CLINIQ) ingest corpus/
