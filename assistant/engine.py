@@ -135,7 +135,7 @@ class Assistant:
         self.options = settings.answer
         self._class_cache: dict[str, set[str]] | None = None
         self.verifier = verifier or Verifier.default(
-            self.embedder, self.options.verify_threshold, self.options.verify_judge
+            self.embedder, self.options.verify_threshold, self.options.verify_judge, settings
         )
         self._warm_up()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from assistant.support import SupportLabel, SupportVerdict
@@ -59,15 +60,24 @@ class Verifier:
 
     @classmethod
     def default(
-        cls, embedder: Embedder | None = None, threshold: float = 0.5, judge: str | None = None
+        cls,
+        embedder: Embedder | None = None,
+        threshold: float = 0.5,
+        judge: str | None = None,
+        settings: Any = None,
     ) -> Verifier:
-        """The named judge from `available_judges`, or the package default judge."""
-        from assistant.support import available_judges, default_judge
+        """The named judge from `available_judges`, or the package default judge; `settings`
+        (the application's) says where judge weights and a local NLI model are."""
+        from assistant.support import available_judges, default_judge, support_settings
         from ingest.errors import CliniqError
 
         if judge is None or judge == "default":
-            return cls(default_judge(model=embedder), threshold)
-        judges = available_judges(model=embedder)
+            return cls(default_judge(settings, model=embedder), threshold)
+        if judge != "llm":
+            # Naming a local judge must not cost a probe of the LLM endpoint at start-up.
+            cfg = support_settings(settings).model_copy(update={"llm_judge": False})
+            settings = SimpleNamespace(support=cfg, llm=getattr(settings, "llm", None))
+        judges = available_judges(settings, model=embedder)
         if judge not in judges:
             raise CliniqError(
                 f"unknown verification judge {judge!r} (CLINIQ_ANSWER__VERIFY_JUDGE); "

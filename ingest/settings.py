@@ -135,6 +135,36 @@ class LLMSettings(_Section):
     )
 
 
+class SupportSettings(_Section):
+    """Which judges exist and where their weights are."""
+
+    scorer_weights: Path | None = Field(
+        default=None, description="Linear scorer JSON; default: the one shipped in the package."
+    )
+    cross_encoder_weights: Path | None = Field(
+        default=None, description="Cross-encoder safetensors; default: the shipped one."
+    )
+    use_cross_encoder: bool = Field(
+        default=True, description="Default judge uses the cross-encoder when its weights exist."
+    )
+    clinical_gate: bool = Field(
+        default=True, description="Cap support when a dose, unit, drug or direction rule fires."
+    )
+    nli_model_path: Path | None = Field(
+        default=None, description="Local NLI cross-encoder directory (none ships on PyPI)."
+    )
+    nli_label_map: dict[str, str] | None = Field(
+        default=None,
+        description="Model label -> supported | contradicted | not_supported; default: inferred "
+        "from the model's id2label names.",
+    )
+    nli_max_length: int = Field(default=512, ge=16)
+    llm_judge: bool = Field(
+        default=True, description="Offer the LLM judge when the LLM endpoint answers."
+    )
+    llm_probe_timeout_s: float = Field(default=1.0, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLINIQ_", env_nested_delimiter="__", extra="ignore", validate_assignment=True
@@ -147,6 +177,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    support: SupportSettings = Field(default_factory=SupportSettings)
     lexicon_dir: Path = Field(
         default=Path("corpus/lexicon"), description="Directory of lexicon YAML files."
     )

@@ -704,3 +704,14 @@ def test_support_settings_from_any_model_with_the_same_fields(tmp_path: Path) ->
     assert (
         support_settings(SimpleNamespace(support={"clinical_gate": False})).clinical_gate is False
     )
+
+
+def test_support_settings_come_from_the_one_settings_object(tmp_path: Path, monkeypatch) -> None:
+    from assistant.support.config import support_settings
+    from ingest.settings import Settings
+
+    monkeypatch.setenv("CLINIQ_SUPPORT__NLI_MODEL_PATH", str(tmp_path))
+    monkeypatch.setenv("CLINIQ_SUPPORT__CLINICAL_GATE", "false")
+    settings = Settings()
+    assert settings.support.nli_model_path == tmp_path
+    assert support_settings(settings).clinical_gate is False
