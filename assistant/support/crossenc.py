@@ -29,15 +29,12 @@ from torch.nn import functional as F
 
 from assistant.support.base import (
     JudgeUnavailableError,
-    SupportLabel,
     SupportVerdict,
-    clip01,
     judge_nonempty,
-    label_from_scores,
 )
 from assistant.support.features import FeatureExtractor
 from assistant.support.models import load_sentence_model, unwrap_sentence_model
-from assistant.support.scorer import WEIGHTS_DIR, gate
+from assistant.support.scorer import WEIGHTS_DIR, verdicts_from
 
 DEFAULT_CE_WEIGHTS = WEIGHTS_DIR / "minilm_ce_lora.safetensors"
 
@@ -385,29 +382,14 @@ class CrossEncoderJudge:
     def _judge_many(self, pairs: list[tuple[str, str]]) -> list[SupportVerdict]:
         probs, feats = self.probabilities(pairs)
         col = {c: i for i, c in enumerate(self.config["classes"])}
-        out = []
-        for i, check in enumerate(feats.checks):
-            score = float(probs[i, col["supported"]])
-            contradiction = float(probs[i, col["contradicted"]])
-            gated = False
-            if self.clinical_gate:
-                score, contradiction, gated = gate(check, score, contradiction)
-            label = (
-                SupportLabel.contradicted
-                if gated
-                else label_from_scores(score, contradiction, self.threshold)
-            )
-            out.append(
-                SupportVerdict(
-                    label=label,
-                    score=clip01(score),
-                    contradiction=clip01(contradiction),
-                    judge=self.name,
-                    rules=check.rules,
-                    evidence=feats.evidence[i],
-                )
-            )
-        return out
+        return verdicts_from(
+            feats,
+            probs[:, col["supported"]],
+            probs[:, col["contradicted"]],
+            threshold=self.threshold,
+            clinical_gate=self.clinical_gate,
+            judge_name=self.name,
+        )
 
 
 def parameter_count(module: nn.Module) -> int:

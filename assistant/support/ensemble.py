@@ -13,13 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from assistant.support.base import (
     JudgeUnavailableError,
-    SupportLabel,
     SupportVerdict,
-    clip01,
     judge_nonempty,
-    label_from_scores,
 )
 from assistant.support.crossenc import DEFAULT_CE_WEIGHTS, CrossEncoderJudge
 from assistant.support.features import FeatureExtractor
@@ -28,7 +27,7 @@ from assistant.support.scorer import (
     DEFAULT_SCORER_WEIGHTS,
     WEIGHTS_DIR,
     SupportScorer,
-    gate,
+    verdicts_from,
 )
 
 DEFAULT_ENSEMBLE_CONFIG = WEIGHTS_DIR / "ensemble.json"
@@ -90,33 +89,15 @@ class EnsembleJudge:
         col_ce = {c: i for i, c in enumerate(self.ce.config["classes"])}
         col_lin = {c: i for i, c in enumerate(self.linear.linear.classes)}
         w = self.ce_weight
-        out = []
-        for i, check in enumerate(feats.checks):
-            score = (
-                w * ce_probs[i, col_ce["supported"]] + (1 - w) * lin_probs[i, col_lin["supported"]]
-            )
-            contradiction = (
-                w * ce_probs[i, col_ce["contradicted"]]
-                + (1 - w) * lin_probs[i, col_lin["contradicted"]]
-            )
-            score, contradiction, gated = (
-                gate(check, float(score), float(contradiction))
-                if self.clinical_gate
-                else (float(score), float(contradiction), False)
-            )
-            label = (
-                SupportLabel.contradicted
-                if gated
-                else label_from_scores(score, contradiction, self.threshold)
-            )
-            out.append(
-                SupportVerdict(
-                    label=label,
-                    score=clip01(score),
-                    contradiction=clip01(contradiction),
-                    judge=self.name,
-                    rules=check.rules,
-                    evidence=feats.evidence[i],
-                )
-            )
-        return out
+
+        def mixed(cls: str) -> np.ndarray:
+            return w * ce_probs[:, col_ce[cls]] + (1 - w) * lin_probs[:, col_lin[cls]]
+
+        return verdicts_from(
+            feats,
+            mixed("supported"),
+            mixed("contradicted"),
+            threshold=self.threshold,
+            clinical_gate=self.clinical_gate,
+            judge_name=self.name,
+        )

@@ -136,6 +136,41 @@ def gate(check: ClinicalCheck, score: float, contradiction: float) -> tuple[floa
     return min(score, 0.2), max(contradiction, 0.8), True
 
 
+def verdicts_from(
+    feats: PairFeatures,
+    supported: np.ndarray,
+    contradicted: np.ndarray,
+    *,
+    threshold: float,
+    clinical_gate: bool,
+    judge_name: str,
+) -> list[SupportVerdict]:
+    """Verdicts from a learned judge's P(supported) and P(contradicted), one per pair, with the
+    clinical gate applied when asked: shared by the scorer, the cross-encoder and their mix."""
+    out = []
+    for i, check in enumerate(feats.checks):
+        score, contradiction = float(supported[i]), float(contradicted[i])
+        gated = False
+        if clinical_gate:
+            score, contradiction, gated = gate(check, score, contradiction)
+        label = (
+            SupportLabel.contradicted
+            if gated
+            else label_from_scores(score, contradiction, threshold)
+        )
+        out.append(
+            SupportVerdict(
+                label=label,
+                score=clip01(score),
+                contradiction=clip01(contradiction),
+                judge=judge_name,
+                rules=check.rules,
+                evidence=feats.evidence[i],
+            )
+        )
+    return out
+
+
 class SupportScorer:
     """Learned CPU scorer; with ``clinical_gate`` it is the project's default judge."""
 
@@ -180,26 +215,11 @@ class SupportScorer:
 
     def _verdicts(self, feats: PairFeatures, probs: np.ndarray) -> list[SupportVerdict]:
         col = {c: i for i, c in enumerate(self.linear.classes)}
-        out = []
-        for i, check in enumerate(feats.checks):
-            score = float(probs[i, col["supported"]])
-            contradiction = float(probs[i, col["contradicted"]])
-            gated = False
-            if self.clinical_gate:
-                score, contradiction, gated = gate(check, score, contradiction)
-            label = (
-                SupportLabel.contradicted
-                if gated
-                else label_from_scores(score, contradiction, self.linear.threshold)
-            )
-            out.append(
-                SupportVerdict(
-                    label=label,
-                    score=clip01(score),
-                    contradiction=clip01(contradiction),
-                    judge=self.name,
-                    rules=check.rules,
-                    evidence=feats.evidence[i],
-                )
-            )
-        return out
+        return verdicts_from(
+            feats,
+            probs[:, col["supported"]],
+            probs[:, col["contradicted"]],
+            threshold=self.linear.threshold,
+            clinical_gate=self.clinical_gate,
+            judge_name=self.name,
+        )
