@@ -28,8 +28,10 @@ from assistant.intent import (
     TREATMENT_FOCUS,
     Ask,
     Intent,
+    Population,
     ask_bonus,
     ask_of,
+    asks_for_number,
     conditions_in,
     focus_matches,
     focus_terms,
@@ -291,8 +293,11 @@ class Assistant:
             standalone, lexical_query, replace(intent, focus=focus), book
         )
         summary = summary_sentences(findings, topic.condition or "", intent, book)
-        if key_points and intent.ask not in (Ask.management, Ask.dose):
-            # "What is augmentation?" is answered by its definition, not by the drug list.
+        if key_points and (
+            intent.ask not in (Ask.management, Ask.dose) or asks_for_number(standalone)
+        ):
+            # "What is augmentation?" is answered by its definition, "What ferritin level...?"
+            # by the threshold, not by the drug list.
             summary = []
         if not summary and key_points:
             summary = [key_points.pop(0).model_copy(update={"kind": SentenceKind.summary})]
@@ -324,7 +329,11 @@ class Assistant:
             notes.append(NormalizationNote(span="", message=DROPPED_NOTE.format(count=dropped)))
         answer.sections = [s for s in kept if _has_sentences(s)]
         if not answer.sections:
-            reason = "No sentence that could be composed was supported by its cited passage."
+            reason = (
+                "No sentence that could be composed was supported by its cited passage."
+                if dropped
+                else "The indexed sources have no text on this question's subject."
+            )
             return self._abstain(answer, notes, passages, best, reason=reason)
         if intent.ask is Ask.dose and not any(_DOSE.search(s.text) for s in answer.all_sentences()):
             notes.append(NormalizationNote(span="", message=NO_DOSE_NOTE))
@@ -432,9 +441,11 @@ class Assistant:
                 and (
                     bool(populations & intent.populations)
                     if intent.populations
-                    # Text for children or pregnancy answers a general question only when it
-                    # speaks of adults as well.
-                    else not populations or bool(_ADULTS.search(sentence))
+                    # Text for a special population answers a general question only when it
+                    # is about children and adults alike ("above 15 per hour in adults or above
+                    # 5 in children"); "adults with ESRD" is still ESRD text.
+                    else not populations
+                    or (populations == {Population.children} and bool(_ADULTS.search(sentence)))
                 )
             )
 

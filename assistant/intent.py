@@ -290,6 +290,17 @@ _NOT_FOCUS = frozenset(
         "consider",
         "need",
         "needed",
+        "see",
+        "doctor",
+        "doctors",
+        "physician",
+        "physicians",
+        "clinician",
+        "clinicians",
+        "visit",
+        "get",
+        "take",
+        "taking",
     ]
 )
 # A diagnosis question is answered by sentences that define or state criteria, not only by those
@@ -393,6 +404,11 @@ _PROCESS = re.compile(
     r"formally approved|aimed to give|review included)\b",
     re.I,
 )
+
+
+def asks_for_number(question: str) -> bool:
+    """A level, threshold, dose, duration: the answer is a quantity."""
+    return bool(_ASKS_FOR_NUMBER.search(question))
 
 
 def is_process_text(sentence: str) -> bool:

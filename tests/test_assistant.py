@@ -283,6 +283,10 @@ def test_threshold_question_quotes_the_number(assistant):
     )
     quoted = " ".join(_guideline_text(answer))
     assert "75 ng/mL" in quoted or "75 µg/L" in quoted
+    # A question that asks for a quantity is summarised by it, and ESRD's own threshold (for
+    # "adults with ESRD") stays out of a general answer.
+    assert "75" in " ".join(s.text for s in section(answer, "summary").sentences)
+    assert "esrd" not in quoted.lower()
     assert all(s.verified for s in answer.all_sentences() if s.kind in CONTENT_KINDS)
     _check_citations(answer)
 
