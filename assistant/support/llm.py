@@ -69,32 +69,18 @@ def endpoint_reachable(llm: LLMSettings, timeout_s: float = 1.0) -> bool:
 
 
 class LLMJudge:
-    """One chat completion per pair, temperature from the settings (0 by default)."""
+    """One chat completion per pair, temperature from the settings (0 by default), through the
+    project's one LLM client (``assistant.llm``)."""
 
     name = "llm"
 
     def __init__(self, llm: LLMSettings, client: Any = None, max_passage_chars: int = 6000) -> None:
+        from assistant.llm import OpenAIChatModel
+
         self.llm = llm
         self.max_passage_chars = max_passage_chars
         self.version = llm.model
-        self._client = client
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            try:
-                from openai import OpenAI
-            except ImportError as exc:
-                raise JudgeUnavailableError(
-                    "the LLM judge needs the openai package: pip install 'cliniq[llm]'"
-                ) from exc
-            self._client = OpenAI(
-                base_url=self.llm.base_url,
-                api_key=self.llm.api_key,
-                timeout=self.llm.timeout_s,
-                max_retries=0,
-            )
-        return self._client
+        self.model = OpenAIChatModel(llm, client=client)
 
     def settings(self) -> dict[str, object]:
         return {
@@ -104,26 +90,18 @@ class LLMJudge:
         }
 
     def judge(self, claim: str, passage: str) -> SupportVerdict:
+        from assistant.llm import ChatMessage, LLMUnavailableError
+
+        messages = [
+            ChatMessage(m["role"], m["content"])  # type: ignore[arg-type]
+            for m in support_messages(claim, passage[: self.max_passage_chars])
+        ]
         try:
-            import openai
-        except ImportError:  # pragma: no cover - client property raises the clear error
-            openai = None  # type: ignore[assignment]
-        try:
-            response = self.client.chat.completions.create(
-                model=self.llm.model,
-                messages=support_messages(claim, passage[: self.max_passage_chars]),
-                temperature=self.llm.temperature,
-            )
-        except Exception as exc:
-            if openai is not None and isinstance(
-                exc, openai.APIConnectionError | openai.APITimeoutError
-            ):
-                raise JudgeUnavailableError(
-                    f"LLM endpoint {self.llm.base_url} is unreachable ({exc}); start the server "
-                    "or set CLINIQ_LLM__BASE_URL"
-                ) from exc
-            raise
-        content = response.choices[0].message.content or ""
+            content = self.model.complete(messages)
+        except LLMUnavailableError as exc:
+            raise JudgeUnavailableError(
+                f"LLM endpoint {self.llm.base_url} is unreachable ({exc})"
+            ) from exc
         label, reason, confidence = parse_judgement(content)
         if label is SupportLabel.supported:
             score, contradiction = confidence, 0.0
