@@ -223,16 +223,7 @@ class Assistant:
         lexical_query = " ".join([standalone, *expansion])
         passages = self.retriever.retrieve(standalone, lexical_query=lexical_query)
         timings["retrieve_ms"] = _ms(t0)
-        notes = [NormalizationNote(span="", message=n) for n in clean.notes]
-        if normalized:
-            # A name nothing could place ("Restonil"), beside terms that could be: say so, or
-            # the answer about RLS in general reads as an answer about it.
-            unplaced = [
-                NormalizationNote(span=term, message=UNRECOGNIZED_NOTE.format(term=term))
-                for term in normalized.unrecognized
-                if normalized.matches and not any(term in n.span for n in normalized.notes)
-            ]
-            notes = list(normalized.notes) + unplaced + notes
+        notes = question_notes(clean, normalized)
         answer = Answer(
             question=clean.text,
             standalone_query=standalone,
@@ -624,6 +615,23 @@ def _guideline_prose(passages: list[Passage]) -> list[tuple[str, Chunk]]:
         if chunk.document.doc_type is DocType.guideline and chunk.recommendation is None:
             out.extend((s, chunk) for s in split_sentences(chunk.text) if len(s.split()) >= 6)
     return out
+
+
+def question_notes(
+    clean: CleanQuestion, normalized: NormalizedQuery | None
+) -> list[NormalizationNote]:
+    """What every answer path tells the reader about how the question was read."""
+    notes = [NormalizationNote(span="", message=n) for n in clean.notes]
+    if normalized is None:
+        return notes
+    # A name nothing could place ("Restonil"), beside terms that could be: say so, or the
+    # answer about RLS in general reads as an answer about it.
+    unplaced = [
+        NormalizationNote(span=term, message=UNRECOGNIZED_NOTE.format(term=term))
+        for term in normalized.unrecognized
+        if normalized.matches and not any(term in n.span for n in normalized.notes)
+    ]
+    return list(normalized.notes) + unplaced + notes
 
 
 def notes_section(notes: list[NormalizationNote]) -> Section:

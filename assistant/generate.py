@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from assistant.citations import CitationBook
 from assistant.compose import grade_caveat
 from assistant.conversation import Session, Topic
-from assistant.engine import Assistant, CleanQuestion, notes_section
+from assistant.engine import Assistant, CleanQuestion, notes_section, question_notes
 from assistant.llm import ChatModel, chat_model_from_settings
 from assistant.prompts import DISCLAIMER
 from assistant.prompts_llm import (
@@ -332,9 +332,7 @@ class LLMAssistant:
         t0 = time.perf_counter()
         lexical_query = self.base.lexical_query(standalone, normalized, topic)
         retrieved = self.base.retriever.retrieve(standalone, lexical_query=lexical_query)
-        notes = [NormalizationNote(span="", message=n) for n in clean.notes]
-        if normalized:
-            notes = list(normalized.notes) + notes
+        notes = question_notes(clean, normalized)
         answer = Answer(
             question=clean.text,
             standalone_query=standalone,
