@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,46 +62,71 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def serving(
+    command: list[str],
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout_s: float = 60,
+    **popen: Any,
+) -> Iterator[subprocess.Popen]:
+    """A real server process, waited for until `ready()`, stopped afterwards; a failed start
+    fails the test with the end of its log."""
+    log = log_path.open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.flush()
+                pytest.fail(f"{what} did not start: see {log_path}\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def answers_http(url: str) -> Callable[[], bool]:
+    """A readiness probe: the URL answers at all."""
+
+    def probe() -> bool:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return True
+        except OSError:
+            return False
+
+    return probe
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory):
     """A real `chroma run` server on a free loopback port; yields (host, port)."""
     import os
     import shutil
-    import subprocess
     import sys
-    import time
-    import urllib.request
 
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     if exe is None:
         pytest.fail("the `chroma` CLI is missing from the environment (pip install chromadb)")
     port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    log = (data / "server.log").open("w")
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    proc = subprocess.Popen(
+    with serving(
         [exe, "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        data / "server.log",
+        answers_http(f"http://127.0.0.1:{port}/api/v2/heartbeat"),
+        "chroma server",
         env=env,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"chroma server did not start: see {data / 'server.log'}")
-            time.sleep(0.3)
-    yield ("127.0.0.1", port)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    ):
+        yield ("127.0.0.1", port)
 
 
 def write_doc(directory: Path, doc_id: str, body: str, **front: object) -> Path:

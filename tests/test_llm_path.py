@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import ClassVar
 
 import pytest
-from conftest import CORPUS_DIR, REPO_ROOT, free_port, write_doc
+from conftest import CORPUS_DIR, REPO_ROOT, free_port, serving, write_doc
 
 from assistant.generate import LLMAssistant, marker_numbers, number_passages, parse_reply
 from assistant.llm import (
@@ -638,31 +638,19 @@ def llama_server(tmp_path_factory) -> Iterator[LLMSettings]:
         timeout=60,
     )
     port = free_port()
-    log_path = work / "server.log"
-    log = log_path.open("w")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="tiny", timeout_s=60)
+    with serving(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
          "--host", "127.0.0.1", "--port", str(port), "--model_alias", "tiny",
          "--n_ctx", "16384", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "0"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        work / "server.log",
+        lambda: endpoint_reachable(settings, timeout_s=1.0),
+        "llama_cpp.server",
+        timeout_s=90,
         env=env,
-    )  # fmt: skip
-    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="tiny", timeout_s=60)
-    deadline = time.monotonic() + 90
-    while not endpoint_reachable(settings, timeout_s=1.0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"llama_cpp.server did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield settings
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    ):  # fmt: skip
+        yield settings
 
 
 @pytest.fixture(scope="module")

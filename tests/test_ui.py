@@ -8,15 +8,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS_DIR, REPO_ROOT, free_port
+from conftest import CORPUS_DIR, REPO_ROOT, answers_http, free_port, serving
 
 from assistant.render import reference_line
 from assistant.types import (
@@ -630,28 +628,12 @@ def streamlit_server(corpus_index, tmp_path):
         "CLINIQ_LLM__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
-    log = (tmp_path / "streamlit.log").open("w")
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
-    proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not start: see {tmp_path / 'streamlit.log'}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    ready = answers_http(f"{url}/_stcore/health")
+    with serving(command, tmp_path / "streamlit.log", ready, "streamlit", cwd=REPO_ROOT, env=env):
+        yield url
 
 
 @pytest.mark.integration
