@@ -243,13 +243,14 @@ class Assistant:
             return self._abstain(answer, notes, passages, best, reason=reason)
 
         t1 = time.perf_counter()
+        asking = question_core(standalone)
+        unplaced = normalized.unrecognized if normalized else []
         intent = Intent(
             populations=populations_in(standalone),
             interventions=intervention_terms,
-            ask=ask_of(question_core(standalone)),
+            ask=ask_of(asking),
             # A name nothing could place cannot be the subject of any source sentence.
-            focus=focus_terms(question_core(standalone))
-            - {stem(t.lower()) for t in (normalized.unrecognized if normalized else [])},
+            focus=focus_terms(asking) - {stem(t.lower()) for t in unplaced},
         )
         rec_passages = self.retriever.retrieve(
             standalone,
