@@ -17,6 +17,7 @@ class CitationBook:
         self._numbers: dict[str, int] = {}
         self._documents: dict[str, DocumentRef] = {}
         self._chunks: dict[str, list[str]] = {}
+        self._cited: dict[str, Chunk] = {}
 
     def cite(self, chunks: Iterable[Chunk]) -> list[Citation]:
         citations: list[Citation] = []
@@ -25,6 +26,7 @@ class CitationBook:
             if chunk.id in seen:
                 continue
             seen.add(chunk.id)
+            self._cited.setdefault(chunk.id, chunk)
             doc = chunk.document
             if doc.id not in self._numbers:
                 self._numbers[doc.id] = len(self._numbers) + 1
@@ -36,6 +38,10 @@ class CitationBook:
                 Citation(number=self._numbers[doc.id], chunk_id=chunk.id, document_id=doc.id)
             )
         return citations
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk cited so far, in order of first citation."""
+        return list(self._cited.values())
 
     def references(self, used: set[str] | None = None) -> list[Reference]:
         """References in number order; with `used`, only documents still cited, renumbered."""

@@ -1,24 +1,22 @@
 """Conversation state: follow-ups become standalone queries before retrieval.
 
-"What about patients on dialysis?" after a question on restless legs management is retrieved as
-"management of restless legs syndrome in patients on dialysis". The topic (condition, kind of
-ask, interventions, populations) carries over until a question names a new condition.
+"And after a kidney transplant?" after a question on the management of a condition is retrieved
+as "management of <condition>: after a kidney transplant". The topic (condition, kind of ask,
+interventions, patient groups) carries over until a question names a new condition. Which words
+name a patient group comes from the corpus profile.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from assistant.intent import (
-    POPULATION_CUES,
-    Ask,
-    Population,
-    ask_of,
-    populations_in,
-    question_core,
-)
+from assistant.intent import Ask, ask_of, question_core
 from assistant.types import Answer, NormalizedQuery, Turn
+
+if TYPE_CHECKING:
+    from assistant.profile import CorpusProfile
 
 _FOLLOW_UP_LEAD = re.compile(
     r"^\s*(?:and|also|but|so|ok(?:ay)?|then)?\s*(?:what|how)\s+about\s+|"
@@ -47,7 +45,8 @@ class Topic:
     condition: str | None = None  # canonical name
     ask: Ask = Ask.general
     interventions: list[tuple[str, str]] = field(default_factory=list)  # (concept id, name)
-    populations: set[Population] = field(default_factory=set)
+    populations: set[str] = field(default_factory=set)  # patient-group keys
+    population_words: str = ""  # how the user named them ("transplant recipients")
 
 
 @dataclass
@@ -59,18 +58,23 @@ class Session:
         self.turns.clear()
         self.topic = Topic()
 
-    def standalone(self, question: str, normalized: NormalizedQuery | None) -> tuple[str, bool]:
+    def standalone(
+        self,
+        question: str,
+        normalized: NormalizedQuery | None,
+        profile: CorpusProfile | None = None,
+    ) -> tuple[str, bool]:
         """The query to retrieve for, and whether the question was read as a follow-up."""
         text = normalized.rewritten if normalized else question
         conditions = _conditions(normalized)
         drugs = _drugs(normalized)
         ask = ask_of(question_core(text))
-        populations = populations_in(text)
+        populations = profile.groups_in(text) if profile else set()
         follow_up = bool(self.turns) and self.topic.condition is not None and not conditions
         follow_up = follow_up and (
             bool(_FOLLOW_UP_LEAD.search(text))
             or bool(_PRONOUN.search(text))
-            or (len(text.split()) <= 8 and not _new_subject(text, normalized))
+            or (len(text.split()) <= 8 and not _new_subject(text, normalized, profile))
         )
         if not follow_up:
             self.topic = Topic(
@@ -78,6 +82,7 @@ class Session:
                 ask=ask,
                 interventions=drugs,
                 populations=populations,
+                population_words=_group_words(text, profile) if populations else "",
             )
             return text, False
 
@@ -89,6 +94,7 @@ class Session:
             topic.interventions = drugs
         if populations:
             topic.populations = populations
+            topic.population_words = _group_words(text, profile)
         topic.ask = new_ask
         phrase = _ASK_PHRASE[new_ask]
         subject = topic.condition or ""
@@ -98,8 +104,8 @@ class Session:
         query = " ".join(parts)
         if content and content.lower() not in query.lower():
             query = f"{query}: {content}"
-        if topic.populations and not populations:
-            query += " in " + ", ".join(_population_words(p) for p in sorted(topic.populations))
+        if topic.populations and not populations and topic.population_words:
+            query += " in " + topic.population_words
         return query, True
 
     def record(self, question: str, standalone: str, answer: Answer | None) -> Turn:
@@ -123,25 +129,28 @@ _FUNCTION_WORD_TEXT = """
 _FUNCTION_WORDS = frozenset(_FUNCTION_WORD_TEXT.split())
 
 
-def _new_subject(text: str, normalized: NormalizedQuery | None) -> bool:
+def _new_subject(
+    text: str, normalized: NormalizedQuery | None, profile: CorpusProfile | None
+) -> bool:
     """Whether a short question brings a subject of its own ("What is the treatment for gout?")
     rather than refining the current topic ("what dose?", "and in children?")."""
     known = {m.span.lower() for m in normalized.matches} if normalized else set()
     stripped = text.lower()
     for span in known:
         stripped = stripped.replace(span, " ")
-    for cue in POPULATION_CUES.values():
-        stripped = cue.sub(" ", stripped)
+    group_words = profile.name_words(text) if profile else frozenset()
     words = re.findall(r"[a-z][a-z-]+", stripped)
-    return any(w not in _FUNCTION_WORDS for w in words)
+    return any(w not in _FUNCTION_WORDS and w not in group_words for w in words)
 
 
-def _population_words(pop: Population) -> str:
-    return {
-        Population.esrd: "patients on dialysis (ESRD)",
-        Population.children: "children",
-        Population.pregnancy: "pregnancy",
-    }[pop]
+def _group_words(text: str, profile: CorpusProfile | None) -> str:
+    """The user's own words for the patient group ("transplant recipients"), kept for follow-ups."""
+    content = _FOLLOW_UP_LEAD.sub("", text).strip().rstrip("?.! ").strip()
+    if profile is None:
+        return content
+    words = profile.group_words(content)
+    kept = [w for w in re.findall(r"[\w-]+", content) if w.lower() in words]
+    return " ".join(kept) or content
 
 
 def _conditions(normalized: NormalizedQuery | None) -> list[str]:

@@ -25,11 +25,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from assistant.citations import CitationBook
-from assistant.compose import grade_caveat
-from assistant.conversation import Session, Topic
-from assistant.engine import Assistant, CleanQuestion, notes_section, question_notes
+from assistant.compose import Draft, grade_caveat
+from assistant.context import Sources
+from assistant.conversation import Session
+from assistant.engine import Assistant
+from assistant.evidence import Evidence
 from assistant.llm import ChatModel, chat_model_from_settings
-from assistant.prompts import DISCLAIMER
 from assistant.prompts_llm import (
     DROPPED_EXCESS,
     DROPPED_INVALID,
@@ -39,7 +40,6 @@ from assistant.prompts_llm import (
     EMPTY_REASON,
     INVALID_MARKERS_NOTE,
     LLM_NOTE,
-    NOT_ADDRESSED_ANSWER,
     NOT_ADDRESSED_REASON,
     NOT_ADDRESSED_REPLY,
     UNVERIFIED_ANSWER,
@@ -52,12 +52,11 @@ from assistant.types import (
     Answer,
     Citation,
     NormalizationNote,
-    NormalizedQuery,
-    Reference,
     Section,
     Sentence,
     SentenceKind,
 )
+from assistant.understand import Understanding
 from assistant.verify import Verifier
 from ingest.chunking import split_sentences
 from ingest.embedding import Embedder
@@ -318,57 +317,35 @@ class LLMAssistant:
         return self.base.verifier
 
     def ask(self, question: str, session: Session | None = None) -> Answer:
-        return self.base.ask(question, session, compose=self._answer)
+        """The shared steps, with the model writing the answer (step 4)."""
+        answer = self.base.ask(question, session, compose=self.compose)
+        answer.system = SYSTEM
+        return answer
 
-    # -- steps ------------------------------------------------------------------------------
-    def _answer(
-        self,
-        clean: CleanQuestion,
-        normalized: NormalizedQuery | None,
-        standalone: str,
-        topic: Topic,
-        timings: dict[str, float],
-    ) -> Answer:
-        t0 = time.perf_counter()
-        lexical_query = self.base.lexical_query(standalone, normalized, topic)
-        retrieved = self.base.retriever.retrieve(standalone, lexical_query=lexical_query)
-        notes = question_notes(clean, normalized)
-        answer = Answer(
-            question=clean.text,
-            standalone_query=standalone,
-            normalization=normalized,
-            passages=retrieved,
-            disclaimer=DISCLAIMER,
-            system=SYSTEM,
-        )
-        best = max((p.dense_score or 0.0 for p in retrieved), default=0.0)
-        if best < self.base.options.abstain_floor:
-            timings["retrieve_ms"] = _ms(t0)
-            return self.base.abstain(answer, notes, retrieved, best)
-        recommendations = self.base.retriever.retrieve(
-            standalone,
+    # -- step 4, by a model -----------------------------------------------------------------
+    def compose(self, u: Understanding, evidence: Evidence, sources: Sources) -> Draft:
+        """Numbered passages to the model; its cited sentences back, each judged against the
+        passages it cites before it may be shown."""
+        recommendations = sources.retriever.retrieve(
+            u.standalone,
             k=self.rec_passages,
             filters=RetrievalFilter(recommendations_only=True),
-            lexical_query=lexical_query,
+            lexical_query=u.lexical_query,
         )
-        passages = number_passages(retrieved, recommendations, self.max_passages)
-        answer.passages = passages
-        timings["retrieve_ms"] = _ms(t0)
-
+        passages = number_passages(evidence.passages, recommendations, self.max_passages)
+        evidence.passages = passages
+        timings: dict[str, float] = {}
         t1 = time.perf_counter()
-        messages = answer_messages(clean.text, standalone, [passage_block(p) for p in passages])
+        messages = answer_messages(u.clean.text, u.standalone, [passage_block(p) for p in passages])
         reply = self.chat_model.complete(messages, max_tokens=self.max_tokens)
         timings["generate_ms"] = _ms(t1)
 
         parsed = parse_reply(reply, len(passages))
-        notes.append(NormalizationNote(span="", message=LLM_NOTE.format(model=self._model_name)))
+        notes = [NormalizationNote(span="", message=LLM_NOTE.format(model=self._model_name))]
         if parsed.not_addressed:
-            return _abstain(answer, notes, NOT_ADDRESSED_ANSWER, NOT_ADDRESSED_REASON)
-
-        t2 = time.perf_counter()
+            return Draft([], CitationBook(), notes, refusal=NOT_ADDRESSED_REASON, timings=timings)
         candidates = parsed.cited[: self.max_sentences]
         kept = self._verified(candidates, passages)
-        timings["verify_ms"] = _ms(t2)
         drops = Drops(
             total=len(parsed.sentences),
             uncited=parsed.uncited,
@@ -380,10 +357,16 @@ class LLMAssistant:
             notes.append(NormalizationNote(span="", message=message))
         if not kept:
             reason = UNVERIFIED_REASON.format(total=drops.total) if drops.total else EMPTY_REASON
-            return _abstain(answer, notes, UNVERIFIED_ANSWER, f"{UNVERIFIED_ANSWER} {reason}")
-        answer.sections, answer.references = _layout(kept)
-        answer.sections.insert(0, notes_section(notes))
-        return answer
+            return Draft(
+                [],
+                CitationBook(),
+                notes,
+                refusal=f"{UNVERIFIED_ANSWER} {reason}",
+                refusal_text=UNVERIFIED_ANSWER,
+                timings=timings,
+            )
+        sections, book = _layout(kept)
+        return Draft(sections, book, notes, timings=timings)
 
     def _verified(
         self, drafts: Sequence[DraftSentence], passages: Sequence[Passage]
@@ -410,7 +393,7 @@ class LLMAssistant:
 
 def _layout(
     kept: list[tuple[Sentence, list[Chunk]]],
-) -> tuple[list[Section], list[Reference]]:
+) -> tuple[list[Section], CitationBook]:
     """Summary, From the Guidelines (strongest first), From the Research; references numbered
     per source document in the order a reader meets them."""
     summary, *rest = kept
@@ -439,7 +422,7 @@ def _layout(
                 )
             )
         sections.append(section)
-    return sections, book.references()
+    return sections, book
 
 
 def _recite(book: CitationBook, chunks: list[Chunk], verified: list[Citation]) -> list[Citation]:
@@ -474,22 +457,6 @@ def _caveat(chunks: list[Chunk]) -> str | None:
             + (f" (superseded by {doc.superseded_by})" if doc.superseded_by else "")
         )
     return "; ".join(parts) or None
-
-
-def _abstain(answer: Answer, notes: list[NormalizationNote], text: str, reason: str) -> Answer:
-    """No content: the reader sees why, and none of the model's unverified words."""
-    answer.abstained = True
-    answer.abstention_reason = reason
-    answer.references = []
-    answer.sections = [
-        notes_section(notes),
-        Section(
-            key="abstention",
-            title="No answer",
-            sentences=[Sentence(text=text, kind=SentenceKind.abstention)],
-        ),
-    ]
-    return answer
 
 
 def _ms(since: float) -> float:

@@ -1,8 +1,8 @@
-"""What a question is about: which patient population, which interventions, what kind of ask.
+"""What a question is about: which patient group, which interventions, what kind of ask.
 
-Kept deliberately small and explicit: populations are a closed set with keyword cues, so routing
-a follow-up such as "and in dialysis patients?" to the ESRD recommendations is predictable and
-testable. Interventions are matched through the lexicon when one is loaded.
+The kinds of question (causes, symptoms, diagnosis, treatment, ...) are the same for every
+condition, so their cue words live here. Everything a corpus names (its conditions, patient
+groups, drugs) is read through the `CorpusProfile`, never written here.
 """
 
 from __future__ import annotations
@@ -11,34 +11,10 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-
-class Population(StrEnum):
-    esrd = "esrd"
-    children = "children"
-    pregnancy = "pregnancy"
-
-
-POPULATION_LABELS = {
-    Population.esrd: "Adults with RLS and end-stage renal disease (ESRD) on dialysis",
-    Population.children: "Children",
-    Population.pregnancy: "Pregnancy and lactation",
-}
-
-POPULATION_CUES: dict[Population, re.Pattern[str]] = {
-    Population.esrd: re.compile(
-        r"\b(esrd|eskd|dialy\w*|ha?emodialy\w*|end[- ]stage (renal|kidney)|kidney failure"
-        r"|renal failure|ckd(?: stage)? ?5|chronic kidney disease)\b",
-        re.I,
-    ),
-    Population.children: re.compile(
-        r"\b(child\w*|p(a)?ediatric\w*|kids?|infant\w*|adolescen\w*|teen\w*|youth)\b", re.I
-    ),
-    Population.pregnancy: re.compile(
-        r"\b(pregnan\w*|gestation\w*|trimester|lactat\w*|breast-?feed\w*|postpartum|antenatal)\b",
-        re.I,
-    ),
-}
+if TYPE_CHECKING:
+    from assistant.profile import CorpusProfile
 
 
 class Ask(StrEnum):
@@ -78,36 +54,21 @@ def ask_bonus(sentences: list[str], ask: Ask, weight: float = 0.08) -> list[floa
     return [weight if cue.search(s) else 0.0 for s in sentences]
 
 
-def on_topic(sentence: str, intent: Intent) -> bool:
-    """Whether a research sentence speaks to this question's population, drugs or kind of ask.
+def on_topic(sentence: str, intent: Intent, profile: CorpusProfile) -> bool:
+    """Whether a research sentence speaks to this question's group, drugs or kind of ask.
 
-    Cosine relevance alone lets generic sentences ("RLS is a common disorder") into every answer.
+    Cosine relevance alone lets generic sentences ("C is a common disorder") into every answer.
     """
-    if intent.populations and not populations_in(sentence) & intent.populations:
+    if intent.populations and not profile.groups_in(sentence) & intent.populations:
         return False
     if intent.interventions:
         lowered = sentence.lower()
         return any(re.search(rf"\b{re.escape(t)}", lowered) for t in intent.interventions)
     if intent.focus:
-        # "What is augmentation?" is answered by sentences about augmentation.
+        # "What is a flare?" is answered by sentences about flares.
         return focus_matches(sentence, intent.focus) > 0
     cue = dict(_ASK_CUES).get(intent.ask)
     return cue is None or bool(cue.search(sentence)) or intent.ask is Ask.general
-
-
-_NEGATED = re.compile(r"\b(no|not|without|never|denies|free of|negative for)\b[^.;,]{0,30}$", re.I)
-
-
-def populations_in(text: str) -> set[Population]:
-    """Populations the text speaks of; negated mentions ("no history of kidney disease") do not
-    count."""
-    found: set[Population] = set()
-    for pop, cue in POPULATION_CUES.items():
-        for match in cue.finditer(text):
-            if not _NEGATED.search(text[max(0, match.start() - 40) : match.start()]):
-                found.add(pop)
-                break
-    return found
 
 
 def ask_of(text: str) -> Ask:
@@ -119,15 +80,16 @@ def ask_of(text: str) -> Ask:
 
 @dataclass
 class Intent:
-    populations: set[Population] = field(default_factory=set)
+    populations: set[str] = field(default_factory=set)  # patient-group keys (CorpusProfile)
     interventions: set[str] = field(default_factory=set)  # normalised intervention keys
     ask: Ask = Ask.general
     focus: set[str] = field(default_factory=set)  # stems of what the question asks about
+    names: frozenset[str] = frozenset()  # words of the condition and group names it uses
 
 
 # Words that say what kind of question it is, name the condition or the patient, or carry no
-# subject: what remains ("ferritin", "augmentation", "criteria") is what the answer must speak to.
-_NOT_FOCUS = frozenset(
+# subject: what remains ("threshold", "relapse", "criteria") is what the answer must speak to.
+GENERIC_WORDS = _NOT_FOCUS = frozenset(
     [
         "a",
         "an",
@@ -208,25 +170,11 @@ _NOT_FOCUS = frozenset(
         "new",
         "current",
         "currently",
-        "restless",
-        "leg",
-        "legs",
         "syndrome",
         "syndromes",
-        "rls",
-        "wed",
-        "willis",
-        "ekbom",
         "disease",
         "disorder",
         "disorders",
-        "plmd",
-        "periodic",
-        "limb",
-        "limbs",
-        "movement",
-        "movements",
-        "sleep",
         "patient",
         "patients",
         "people",
@@ -305,7 +253,7 @@ _NOT_FOCUS = frozenset(
 )
 # A diagnosis question is answered by sentences that define or state criteria, not only by those
 # that say "diagnosis".
-_DIAGNOSTIC = frozenset({"diagno", "criter", "defin", "polysom", "assess", "evalua", "check"})
+_DIAGNOSTIC = frozenset({"diagno", "criter", "defin", "assess", "evalua", "check", "test"})
 # Words whose answer is phrased in other words: a question about causes is answered by text on
 # risk factors and secondary forms, one about inheritance by text on family history.
 _FOCUS_SYNONYMS: dict[str, frozenset[str]] = {
@@ -343,27 +291,28 @@ def stem(word: str) -> str:
     return word[:6]
 
 
-def focus_groups(question: str) -> list[frozenset[str]]:
+def focus_groups(question: str, names: frozenset[str] = frozenset()) -> list[frozenset[str]]:
     """The question's subject words beyond the condition, the population and the kind of ask,
-    each as its stem plus the stems that answer for it ("diagnosed": criteria, definition,
-    polysomnography). Empty for a broad question ("What is the management of RLS?")."""
+    each as its stem plus the stems that answer for it ("diagnosed": criteria, definition).
+    `names` are the words of the condition and group names the profile found in the question.
+    Empty for a broad question ("What is the management of C?")."""
     groups: dict[str, frozenset[str]] = {}
     for word in (w.strip("-") for w in _WORD.findall(question.lower())):
         if len(word) < 3 or word in _NOT_FOCUS:
             continue
-        if any(cue.fullmatch(word) for cue in POPULATION_CUES.values()):
+        if word in names:
             continue
         root = stem(word)
         groups.setdefault(root, frozenset({root} | _FOCUS_SYNONYMS.get(root, set())))
     return list(groups.values())
 
 
-def focus_terms(question: str) -> set[str]:
+def focus_terms(question: str, names: frozenset[str] = frozenset()) -> set[str]:
     """All stems of `focus_groups`: a text on the question's subject contains one of them."""
-    return set().union(*focus_groups(question))
+    return set().union(*focus_groups(question, names))
 
 
-# When a question has no subject of its own and no recommendation answers it ("How is PLMD
+# When a question has no subject of its own and no recommendation answers it ("How is C
 # treated in adults?"), guideline text about treatment is the answer, or says there is none.
 TREATMENT_FOCUS = frozenset({"treat", "manag", "therap"})
 
@@ -394,7 +343,7 @@ _ASKS_FOR_NUMBER = re.compile(
     r"duration|frequency|index|below|above|when)\b",
     re.I,
 )
-# A quantity, not a year ("2025 AASM") or a name ("ICSD-3").
+# A quantity, not a year ("2025 WHO") or a name ("ICSD-3").
 _NUMBER = re.compile(r"(?<![\d.\w-])(?!(?:19|20)\d\d(?!\d))\d+(?:\.\d+)?(?![\w-])")
 # Sentences about how a guideline was made (its task force, search, sponsors) rarely answer a
 # clinical question, however close their words are to it.
@@ -419,11 +368,13 @@ def is_process_text(sentence: str) -> bool:
 def subject_bonus(sentences: list[str], intent: Intent, question: str) -> list[float]:
     """Relevance nudges for guideline text, on top of cosine similarity, which mostly sees the
     topic: the more of the question's subject words a sentence names, the more it gains, rarer
-    words counting more ("ferritin" over "iron"); a number counts when the question asks for
+    words counting more ("creatinine" over "kidney"); a number counts when the question asks for
     one, and the guideline's own making counts against."""
     if not sentences:
         return []
-    groups = focus_groups(question) or ([frozenset(intent.focus)] if intent.focus else [])
+    groups = focus_groups(question, intent.names) or (
+        [frozenset(intent.focus)] if intent.focus else []
+    )
     lowered = [s.lower() for s in sentences]
     hits = [
         [any(re.search(rf"\b{re.escape(f)}", text) for f in group) for group in groups]
@@ -444,17 +395,6 @@ def subject_bonus(sentences: list[str], intent: Intent, question: str) -> list[f
     return out
 
 
-_CONDITION_CUES = {
-    "plmd": re.compile(r"\bplmd\b|periodic limb movement disorder", re.I),
-    "rls": re.compile(r"\brls\b|restless legs?|willis[- ]ekbom|\bwed\b", re.I),
-}
-
-
-def conditions_in(text: str) -> set[str]:
-    """Which of the corpus's conditions (RLS, PLMD) a text names."""
-    return {name for name, cue in _CONDITION_CUES.items() if cue.search(text)}
-
-
 _SENTENCE_END = re.compile(r"(?<=[?.!])\s+")
 
 
@@ -463,3 +403,80 @@ def question_core(text: str) -> str:
     after the question must not turn a treatment question into a diagnosis one."""
     asking = [s for s in _SENTENCE_END.split(text.strip()) if s.rstrip().endswith("?")]
     return " ".join(asking) if asking else text
+
+
+class Kind(StrEnum):
+    """What aspect of a condition a question asks about; the same for every condition."""
+
+    dose = "dose"
+    inheritance = "inheritance"
+    frequency = "frequency"
+    complications = "complications"
+    prognosis = "prognosis"
+    prevention = "prevention"
+    causes = "causes"
+    symptoms = "symptoms"
+    diagnosis = "diagnosis"
+    treatment = "treatment"
+    definition = "definition"
+    general = "general"
+
+
+# First match wins, so the more specific cues come first ("who is at risk" before "what is").
+_KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(pattern, re.I))
+    for kind, pattern in (
+        (Kind.dose, r"\b(doses?|dosing|dosage|how much \w+ (?:should|to)|mg)\b"),
+        (
+            Kind.inheritance,
+            r"\b(inherit\w*|heredit\w*|genetic\w*|genes?|run in (?:the )?famil\w*|passed down)\b",
+        ),
+        (
+            Kind.frequency,
+            r"\b(how (?:many|common)|prevalen\w*|incidence|frequen\w*|epidemiolog\w*|"
+            r"how often does)\b",
+        ),
+        (Kind.complications, r"\b(complicat\w*|long[- ]term effects?|sequelae)\b"),
+        (
+            Kind.prognosis,
+            r"\b(outlook|prognos\w*|survival|life expectancy|chances? of recovery|"
+            r"natural history|what to expect)\b",
+        ),
+        (Kind.prevention, r"\b(prevent\w*|prophyla\w*|avoid(?:ed|ing)?|reduce (?:the|my) risk)\b"),
+        (
+            Kind.causes,
+            r"\b(caus\w*|risk factors?|at risk|susceptib\w*|a?etiolog\w*|triggers?|"
+            r"pathophysiolog\w*|mechanisms?|why do)\b",
+        ),
+        (
+            Kind.symptoms,
+            r"\b(symptoms?|signs?|clinical (?:features?|presentation)|present(?:s|ation)?|"
+            r"manifest\w*)\b",
+        ),
+        (
+            Kind.diagnosis,
+            r"\b(diagnos\w*|tests?|testing|exams?|criteria|work-?up|detect\w*|screen\w*|"
+            r"differential|evaluat\w*)\b",
+        ),
+        (
+            Kind.treatment,
+            r"\b(treat\w*|manag\w*|therap\w*|drugs?|medications?|medicines?|first[- ]line|"
+            r"options?|recommend\w*|approach|prescrib\w*|cures?|surgery|care for)\b",
+        ),
+        (Kind.definition, r"\b(what (?:is|are)|define|definition|meaning|overview|describe)\b"),
+    )
+)
+KIND_WORDS = re.compile("|".join(cue.pattern for _, cue in _KIND_CUES), re.I)
+
+
+def kind_of(text: str) -> Kind:
+    """The kind of a question, or of a heading that answers one ("What causes X?")."""
+    for kind, cue in _KIND_CUES:
+        if cue.search(text):
+            return kind
+    return Kind.general
+
+
+def kinds_in(text: str) -> set[Kind]:
+    """Every kind a heading speaks to ("Causes and risk factors", "Diagnosis and treatment")."""
+    return {kind for kind, cue in _KIND_CUES if cue.search(text)}

@@ -297,7 +297,7 @@ STOPWORDS = frozenset(
 
 
 def _fmt_loc(loc: tuple[Any, ...], data: Any) -> str:
-    """Turn a pydantic error location into 'concepts[3] (id 'rls').synonyms[2]'."""
+    """Turn a pydantic error location into 'concepts[3] (id 'copd').synonyms[2]'."""
     parts: list[str] = []
     node = data
     for item in loc:
@@ -480,7 +480,7 @@ class Lexicon:
             raise KeyError(f"unknown concept id {concept_id!r}{hint}") from None
 
     def display(self, concept_id: str) -> str:
-        """'restless legs syndrome (RLS)': how notes name a concept."""
+        """'chronic obstructive pulmonary disease (COPD)': how notes name a concept."""
         c = self.concept(concept_id)
         return f"{c.canonical} ({c.abbreviations[0]})" if c.abbreviations else c.canonical
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
@@ -93,11 +93,14 @@ class _Span:
 class _Doc:
     """The analysed text: tokens, their folded forms, and where phrases may not cross."""
 
-    def __init__(self, text: str, lexicon: Lexicon) -> None:
+    def __init__(
+        self, text: str, lexicon: Lexicon, index_word: Callable[[str], bool] | None = None
+    ) -> None:
         self.text = text
+        self._index_word = index_word
         self.tokens = tokenize(text[:MAX_CHARS], limit=MAX_TOKENS)
         self.raw = [t.text for t in self.tokens]
-        self.bare = [_POSSESSIVE.sub("", t) for t in self.raw]  # "RLS's" -> "RLS"
+        self.bare = [_POSSESSIVE.sub("", t) for t in self.raw]  # "COPD's" -> "COPD"
         self.lower = [t.casefold() for t in self.raw]
         self.folded = [fold(t) for t in self.raw]
         n = len(self.tokens)
@@ -121,9 +124,18 @@ class _Doc:
         if i not in self._known:
             tok = self.raw[i]
             self._known[i] = (
-                self._lexicon.is_known_word(tok) or tok.isdigit() or not _is_ascii_word(tok)
+                self._lexicon.is_known_word(tok)
+                or tok.isdigit()
+                or not _is_ascii_word(tok)
+                # A word the indexed sources use is a real word of this corpus ("stones").
+                or (self._index_word is not None and len(tok) > 2 and self._index_word(tok))
             )
         return self._known[i]
+
+    def in_index(self, i: int) -> bool:
+        return (
+            self._index_word is not None and len(self.raw[i]) > 2 and self._index_word(self.raw[i])
+        )
 
     def cover(self, span: _Span) -> None:
         for i in range(span.start, span.end):
@@ -177,7 +189,7 @@ def _exact_pass(doc: _Doc, lex: Lexicon) -> list[_Span]:
             entries = list(lex.phrase_index.get(tuple(doc.folded[i : i + size]), ()))
             abbr = lex.abbr_exact.get(tuple(doc.bare[i : i + size]))
             loose = False
-            if abbr is None and doc.raw[i].islower():  # "rls", not "Ida" (a name)
+            if abbr is None and doc.raw[i].islower():  # "copd", not "Ida" (a name)
                 abbr = lex.abbr_ci.get(tuple(t.casefold() for t in doc.bare[i : i + size]))
                 loose = abbr is not None
             seen = {e.concept_id for e in entries}
@@ -294,7 +306,7 @@ def _fuzzy_pass(doc: _Doc, lex: Lexicon) -> list[_Span]:
 
 def _segment_score(token: str, words: tuple[str, ...], min_seg: int) -> float:
     """How well ``token`` splits into prefixes of successive ``words`` (RESLEG = RES|LEG of
-    'restless legs'): half for how long the prefixes are, half for how many words they use."""
+    'chronic obstructive'): half for how long the prefixes are, half for how many words they use."""
     best = 0.0
     n = len(token)
 
@@ -408,9 +420,9 @@ def _expansion_reading(words: list[str], lex: Lexicon, head_is_noun: bool) -> _R
 def _score_expansion(words: list[str], lex: Lexicon, head_is_noun: bool) -> _Reading:
     """Weighted overlap of the phrase's content words with each concept's names.
 
-    The last word is the head (weight 3), the one before it weight 2: "Rapid Eye Movement Sleep
-    Leg syndrome" is a kind of *leg syndrome*, so restless legs syndrome outranks REM sleep
-    behavior disorder even though more words overlap with the latter. A name ending in another
+    The last word is the head (weight 3), the one before it weight 2: a made-up "Rapid Eye
+    Movement Sleep Leg syndrome" is a kind of *leg syndrome*, so a leg syndrome outranks REM
+    sleep behavior disorder even though more words overlap with the latter. A name ending in another
     generic head noun (disorder vs syndrome) is discounted."""
     weights = [1.0] * len(words)
     weights[-1] = 3.0
@@ -538,7 +550,7 @@ def _expansion_pass(doc: _Doc, lex: Lexicon, spans: list[_Span]) -> list[_Span]:
             continue  # a bare "(Rapid Eye Movement Sleep)" explains nothing
         reading = _expansion_reading(words, lex, head_is_noun=has_head)
         if explained is not None:
-            # "RLS (Rapid Eye Movement Sleep Leg)": the writer's expansion of a real term.
+            # "ABC (Rapid Eye Movement Sleep Leg)": the writer's expansion of a real term.
             cid, score, match_type = explained.concept_id, 0.7, "wrong-expansion"
         else:
             combined = dict(reading.scores)
@@ -705,7 +717,7 @@ def _contains_canonical(text: str, canonical: str) -> bool:
 
 
 def _is_trivial_variant(text: str, canonical: str) -> bool:
-    """'restless legs' or 'kidney transplant' for the canonical name: no need to repeat it."""
+    """'heart attack' or 'kidney transplant' for the canonical name: no need to repeat it."""
     a, b = _folded_words(text), _folded_words(canonical)
     if all(any(w.startswith(x) for w in b) for x in a):
         return True
@@ -801,7 +813,7 @@ def _unrecognized(doc: _Doc, lex: Lexicon) -> list[str]:
         if doc.covered[i] or tok in seen or not _is_ascii_word(tok):
             continue
         f = doc.folded[i]
-        if f in lex.common_words or f in lex.vocabulary:
+        if f in lex.common_words or f in lex.vocabulary or doc.in_index(i):
             continue
         outside = f in lex.outside_terms
         caps = tok.isupper() and sum(ch.isalpha() for ch in tok) >= 2
@@ -820,11 +832,16 @@ def _unrecognized(doc: _Doc, lex: Lexicon) -> list[str]:
     return out
 
 
-def normalize_question(question: str, lexicon: Lexicon) -> NormalizedQuery:
-    """Read a question against the lexicon: matches, a rewritten question, notes, unknowns."""
+def normalize_question(
+    question: str, lexicon: Lexicon, index_word: Callable[[str], bool] | None = None
+) -> NormalizedQuery:
+    """Read a question against the lexicon: matches, a rewritten question, notes, unknowns.
+
+    `index_word` says whether the indexed sources use a word: such a word is never corrected
+    nor reported as unknown, so a general corpus's own vocabulary reads as real words."""
     original = question if isinstance(question, str) else str(question or "")
     text = _CONTROL.sub(" ", original)
-    doc = _Doc(text, lexicon)
+    doc = _Doc(text, lexicon, index_word)
     if not doc.tokens:
         return NormalizedQuery(original=original, rewritten=text)
 

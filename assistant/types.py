@@ -90,6 +90,10 @@ CONTENT_KINDS = frozenset(
 
 class Sentence(BaseModel):
     text: str
+    items: list[str] = Field(
+        default_factory=list,
+        description="A list the sentence leads into, quoted with it as one unit (sub-list).",
+    )
     citations: list[Citation] = Field(default_factory=list)
     kind: SentenceKind = SentenceKind.note
     verified: bool | None = Field(
@@ -99,6 +103,11 @@ class Sentence(BaseModel):
         default=None,
         description="Shown after the sentence, not part of the claim (e.g. an unconfirmed grade).",
     )
+
+    @property
+    def claim(self) -> str:
+        """What the sentence asserts, its list included: what verification checks."""
+        return " ".join([self.text, *(f"- {item}" for item in self.items)])
 
 
 class Section(BaseModel):

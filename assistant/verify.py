@@ -96,7 +96,8 @@ class Verifier:
         cited: list[Sentence] = []
 
         def collect(section: Section) -> None:
-            cited.extend(s for s in section.sentences if s.citations)
+            # A sentence an answerer already judged (the LLM path's) is not judged twice.
+            cited.extend(s for s in section.sentences if s.citations and s.verified is None)
             for sub in section.subsections:
                 collect(sub)
 
@@ -109,7 +110,7 @@ class Verifier:
         pairs = []
         for sentence in cited:
             passage = "\n".join(texts.get(c.chunk_id, "") for c in sentence.citations)
-            pairs.append((sentence.text, passage))
+            pairs.append((sentence.claim, passage))
         extractive = [
             len(extractive_core(claim)) > 20 and _norm(extractive_core(claim)) in _norm(passage)
             for claim, passage in pairs

@@ -79,6 +79,13 @@ class BM25Index:
                 hits.append(LexicalHit(self.ids[int(idx)], float(score)))
         return hits
 
+    def has_term(self, text: str) -> bool:
+        """Whether every word of `text` occurs in the indexed chunks (a name the corpus uses)."""
+        if self._model is None:
+            return False
+        tokens = lexical_tokens(text)
+        return bool(tokens) and all(t in self._model.vocab_dict for t in tokens)
+
     def save(self, directory: Path) -> None:
         tmp = directory.with_name(directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,427 @@
+"""What a corpus knows, read once from the index: the one place the engine learns names.
+
+The engine holds only how to read a corpus. Which conditions the sources are about, which patient
+groups their recommendations single out (and how to label them), which drugs belong to which
+class and what an organization is called for short all come from here, and this module reads
+them from the index (document metadata, recommendation blocks, section headings) and from the
+lexicon. A clinician's own library gets its own profile with no code change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from assistant.lexicon import STOPWORDS, Lexicon, fold, tokenize
+from ingest.types import Chunk, DocumentRef
+
+# Lexicon types that can single out a patient group in a recommendation's population field
+# ("children with ...", "... after a kidney transplant", "... with kidney failure").
+_GROUP_TYPES = frozenset({"population", "condition", "procedure"})
+# A qualifier in at least this share of all recommendations is the corpus's default group
+# ("adults"): it is the main answer, not a special population.
+_DEFAULT_GROUP_SHARE = 0.3
+# Words that name the kind of page or patient rather than the topic ("X in adults").
+_TITLE_FILLER = frozenset(
+    {"in", "of", "the", "and", "for", "a", "an", "to", "with", "about", "what", "you", "need"}
+    | {"know", "adult", "adults", "child", "children", "people", "overview", "information"}
+)
+_REAL = frozenset({"canonical", "synonym", "abbreviation", "brand"})
+_ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z][A-Za-z]*[A-Z])\)")
+_ORG_FILLER = frozenset({"of", "and", "for", "the", "on", "in", "&"})
+
+
+@dataclass(frozen=True)
+class PatientGroup:
+    """A patient group that recommendations address separately, keyed by its lexicon concept."""
+
+    key: str
+    label: str
+    order: int
+
+
+@dataclass
+class CorpusProfile:
+    """Conditions, patient groups, drug classes and short names of the indexed corpus."""
+
+    lexicon: Lexicon | None = None
+    documents: dict[str, DocumentRef] = field(default_factory=dict)
+    groups: dict[str, PatientGroup] = field(default_factory=dict)
+    default_groups: frozenset[str] = frozenset()
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: condition concept ids the index speaks of (titles, headings, recommendation populations)
+    conditions: frozenset[str] = frozenset()
+    #: the condition most recommendations treat: what a question that names none is about
+    main_condition: str | None = None
+    #: folded content words of a title or heading -> how many titles/headings use them
+    heading_words: Counter[str] = field(default_factory=Counter)
+    #: document id -> folded words of its title and headings (what the document is about)
+    about: dict[str, frozenset[str]] = field(default_factory=dict)
+    class_terms: dict[str, set[str]] = field(default_factory=dict)
+    short_names: dict[str, str] = field(default_factory=dict)
+
+    # -- building ---------------------------------------------------------------------------
+    @classmethod
+    def from_index(cls, index: object, lexicon: Lexicon | None) -> CorpusProfile:
+        """Read every committed chunk once: recommendation blocks in full, the rest by heading."""
+        documents: dict[str, DocumentRef] = {}
+        recommendations: list[Chunk] = []
+        headings: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        openings: dict[str, list[str]] = defaultdict(list)
+        for _cid, text, chunk_json in index.docstore.iter_committed_chunks():  # type: ignore[attr-defined]
+            data = json.loads(chunk_json)
+            doc = data.get("document") or {}
+            doc_id = doc.get("id")
+            if not doc_id:
+                continue
+            if doc_id not in documents:
+                documents[doc_id] = DocumentRef.model_validate(doc)
+            if data.get("recommendation"):
+                recommendations.append(Chunk.model_validate({**data, "text": text}))
+            path = tuple(data.get("section_path") or ())
+            if path:
+                headings[doc_id].add(path)
+            if len(openings[doc_id]) < 3:
+                openings[doc_id].append(text)
+        return cls.build(lexicon, documents, recommendations, headings, openings)
+
+    @classmethod
+    def build(
+        cls,
+        lexicon: Lexicon | None,
+        documents: dict[str, DocumentRef],
+        recommendations: Sequence[Chunk] = (),
+        headings: dict[str, set[tuple[str, ...]]] | None = None,
+        openings: dict[str, list[str]] | None = None,
+    ) -> CorpusProfile:
+        profile = cls(lexicon=lexicon, documents=dict(documents))
+        headings = headings or {}
+        heading_words: Counter[str] = Counter()
+        about: dict[str, frozenset[str]] = {}
+        named: set[str] = set()
+        for doc_id, doc in documents.items():
+            words = set(content_words(doc.title))
+            named |= profile.concepts_in(doc.title, {"condition"})
+            for path in headings.get(doc_id, ()):
+                for heading in path:
+                    words |= set(content_words(heading))
+                    named |= profile.concepts_in(heading, {"condition"})
+            about[doc_id] = frozenset(words)
+            heading_words.update(words)
+        profile.about = about
+        profile.heading_words = heading_words
+        profile._read_groups(recommendations)
+        subjects: Counter[str] = Counter()
+        for chunk in recommendations:
+            subject = profile.subject_condition(chunk.recommendation.population)  # type: ignore[union-attr]
+            if subject:
+                subjects[subject] += 1
+        # The conditions recommendations treat, where there are recommendations; else those the
+        # titles and headings name. A comorbidity ("with C and E") is not one of them.
+        profile.conditions = frozenset(subjects) or frozenset(named)
+        profile.main_condition = subjects.most_common(1)[0][0] if subjects else None
+        profile.class_terms = _class_terms(lexicon)
+        profile.short_names = _short_names(documents.values(), openings or {})
+        return profile
+
+    def _read_groups(self, recommendations: Sequence[Chunk]) -> None:
+        """Patient groups are the qualifiers of recommendation populations beyond the condition
+        they treat: "adults with C and kidney failure" singles out kidney failure, "children
+        with C" children."""
+        qualifiers_of: list[list[str]] = []
+        for chunk in recommendations:
+            qualifiers_of.append(self._qualifiers(chunk.recommendation.population))  # type: ignore[union-attr]
+        counts = Counter(q for qs in qualifiers_of for q in set(qs))
+        total = max(len(recommendations), 1)
+        self.default_groups = frozenset(
+            q for q, n in counts.items() if n / total >= _DEFAULT_GROUP_SHARE
+        )
+        populations: dict[str, Counter[str]] = defaultdict(Counter)
+        order: dict[str, int] = {}
+        aliases: dict[str, str] = {}
+        for chunk, qualifiers in zip(recommendations, qualifiers_of, strict=True):
+            special = [q for q in qualifiers if q not in self.default_groups]
+            # Only a group the source gives its own section is addressed separately
+            # ("Recommendations for children with C"); a qualifier inside the main section
+            # ("adults with C and low iron") is part of the main answer.
+            rec = chunk.recommendation
+            headed = self.concepts_in(f"{rec.section or ''} {chunk.heading}", _GROUP_TYPES)  # type: ignore[union-attr]
+            if special and special[0] not in headed:
+                special = [q for q in special if q in headed]
+            if special:
+                key = special[0]
+                populations[key][chunk.recommendation.population.strip()] += 1  # type: ignore[union-attr]
+                order.setdefault(key, len(order))
+                for other in special[1:]:
+                    aliases.setdefault(other, key)
+        for key, texts in populations.items():
+            label = self._group_label(key, texts)
+            self.groups[key] = PatientGroup(key=key, label=label, order=order[key])
+        # Two qualifiers in one population text ("E after a kidney transplant") name the same group.
+        self.aliases = {a: k for a, k in aliases.items() if a not in self.groups}
+
+    def _qualifiers(self, population: str) -> list[str]:
+        """Group concepts named in a population text, in order, without the first condition
+        (the one the recommendation treats)."""
+        found = self.concept_spans(population, _GROUP_TYPES)
+        out: list[str] = []
+        subject_seen = False
+        for concept_id, concept_type in found:
+            if concept_type == "condition" and not subject_seen:
+                subject_seen = True
+                continue
+            if concept_id not in out:
+                out.append(concept_id)
+        return out
+
+    def subject_condition(self, population: str) -> str | None:
+        """The condition a recommendation treats: the first one its population text names."""
+        for concept_id, concept_type in self.concept_spans(population, {"condition"}):
+            if concept_type == "condition":
+                return concept_id
+        return None
+
+    def asked_conditions(self, text: str) -> set[str]:
+        """The corpus conditions a question is about; its main condition when it names none."""
+        named = self.conditions_in(text)
+        if named:
+            return named
+        return {self.main_condition} if self.main_condition else set()
+
+    def _group_label(self, key: str, populations: Counter[str]) -> str:
+        if self.lexicon is not None and key in self.lexicon:
+            concept = self.lexicon.concept(key)
+            if str(concept.type) == "population":
+                return _capitalise(concept.canonical)
+        text = populations.most_common(1)[0][0]
+        return _capitalise(text)
+
+    # -- reading a text ---------------------------------------------------------------------
+    def concept_spans(self, text: str, types: Iterable[str] | None = None) -> list[tuple[str, str]]:
+        """(concept id, type) of every lexicon name in the text, longest first, in text order."""
+        lex = self.lexicon
+        if lex is None or not text:
+            return []
+        wanted = set(types) if types is not None else None
+        tokens = tokenize(text, limit=400)
+        folded = [fold(t.text) for t in tokens]
+        out: list[tuple[int, str, str]] = []
+        i = 0
+        while i < len(tokens):
+            hit = None
+            for n in range(min(lex.max_phrase_tokens, len(tokens) - i), 0, -1):
+                entries = lex.phrase_index.get(tuple(folded[i : i + n]), ())
+                entries += lex.abbr_exact.get(tuple(t.text for t in tokens[i : i + n]), ())
+                real = [e for e in entries if e.kind in _REAL]
+                if real:
+                    hit = (n, real)
+                    break
+            if hit is None:
+                i += 1
+                continue
+            n, entries = hit
+            for entry in entries:
+                ctype = str(lex.concept(entry.concept_id).type)
+                if wanted is None or ctype in wanted:
+                    out.append((i, entry.concept_id, ctype))
+            i += n
+        seen: set[str] = set()
+        result: list[tuple[str, str]] = []
+        for _, cid, ctype in sorted(out):
+            if cid not in seen:
+                seen.add(cid)
+                result.append((cid, ctype))
+        return result
+
+    def name_words(self, text: str) -> frozenset[str]:
+        """Lower-case words of the condition and patient-group names in a text: they say whom
+        a question is about, not what it asks."""
+        return self._span_words(text, lambda _cid, ctype: ctype in _GROUP_TYPES)
+
+    def group_words(self, text: str) -> frozenset[str]:
+        """Lower-case words of the names of patient groups in a text ("transplant")."""
+        return self._span_words(text, lambda cid, _ctype: self.group_of(cid) is not None)
+
+    def _span_words(self, text: str, accept: Callable[[str, str], bool]) -> frozenset[str]:
+        lex = self.lexicon
+        if lex is None or not text:
+            return frozenset()
+        tokens = tokenize(text, limit=400)
+        folded = [fold(t.text) for t in tokens]
+        words: set[str] = set()
+        i = 0
+        while i < len(tokens):
+            step = 1
+            for n in range(min(lex.max_phrase_tokens, len(tokens) - i), 0, -1):
+                entries = lex.phrase_index.get(tuple(folded[i : i + n]), ())
+                entries += lex.abbr_exact.get(tuple(t.text for t in tokens[i : i + n]), ())
+                if any(
+                    e.kind in _REAL and accept(e.concept_id, str(lex.concept(e.concept_id).type))
+                    for e in entries
+                ):
+                    words.update(t.text.lower() for t in tokens[i : i + n])
+                    step = n
+                    break
+            i += step
+        return frozenset(words)
+
+    def concepts_in(self, text: str, types: Iterable[str] | None = None) -> set[str]:
+        return {cid for cid, _ in self.concept_spans(text, types)}
+
+    def conditions_in(self, text: str) -> set[str]:
+        """The corpus's conditions a text names (a sentence on one is not about another)."""
+        return self.concepts_in(text, {"condition"}) & self.conditions
+
+    def groups_in(self, text: str) -> set[str]:
+        """Patient groups a text speaks of; negated mentions ("no kidney disease") do not count."""
+        if not self.groups or self.lexicon is None:
+            return set()
+        found: set[str] = set()
+        for key in self.concepts_in(_without_negated(text), _GROUP_TYPES):
+            group = self.group_of(key)
+            if group is not None:
+                found.add(group)
+        return found
+
+    def group_of(self, concept_id: str) -> str | None:
+        """The group a concept stands for: itself, or the group it is named beside in a
+        recommendation's population text (a procedure -> the condition it treats)."""
+        if concept_id in self.groups:
+            return concept_id
+        return self.aliases.get(concept_id)
+
+    def record_groups(self, population: str) -> set[str]:
+        """Groups a recommendation's population text singles out (default groups left out)."""
+        out: set[str] = set()
+        for q in self._qualifiers(population):
+            group = self.group_of(q)
+            if group is not None and q not in self.default_groups:
+                out.add(group)
+        return out
+
+    def speaks_to_default(self, text: str, groups: set[str]) -> bool:
+        """Whether a text on special groups speaks to the default group as well: "above 15 per
+        hour in adults or above 5 in children" does; "adults with kidney failure" does not (the
+        failure qualifies the adults, where children are an alternative to them)."""
+        if self.lexicon is None or not self.concepts_in(text) & self.default_groups:
+            return False
+        default_types = {str(self.lexicon.concept(d).type) for d in self.default_groups}
+        return all(
+            g in self.lexicon and str(self.lexicon.concept(g).type) in default_types for g in groups
+        )
+
+    def group_label(self, key: str) -> str:
+        group = self.groups.get(key)
+        return group.label if group else key
+
+    def ordered_groups(self) -> list[str]:
+        return [g.key for g in sorted(self.groups.values(), key=lambda g: g.order)]
+
+    def condition_name(self, concept_id: str) -> str:
+        if self.lexicon is not None and concept_id in self.lexicon:
+            return self.lexicon.concept(concept_id).canonical
+        return concept_id
+
+    def short_name(self, organization: str | None) -> str:
+        """'World Health Organization' -> 'WHO' (its bracketed or initial form, when
+        the documents themselves use it)."""
+        if not organization:
+            return ""
+        return self.short_names.get(organization) or short_name(organization)
+
+    def heading_rarity(self, word: str) -> float:
+        """1 for a word in one title or heading, towards 0 for one in all (a topic's name is
+        rare among headings; 'treatment' is not)."""
+        n = self.heading_words.get(word, 0)
+        total = max(len(self.about), 1)
+        return 1.0 - min(n, total) / (total + 1)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+_NEGATED = re.compile(
+    r"\b(?:no|not|without|never|denies|free of|negative for)\b(?:\s+\w+){0,3}?\s+(?:history of\s+)?"
+    r"[\w-]+(?:\s+[\w-]+)?",
+    re.I,
+)
+
+
+def _without_negated(text: str) -> str:
+    return _NEGATED.sub(" ", text)
+
+
+def content_words(text: str) -> list[str]:
+    """Folded words of a title or heading that can name its topic."""
+    return [
+        fold(t.text)
+        for t in tokenize(text)
+        if len(t.text) >= 2 and t.text.casefold() not in STOPWORDS and not t.text.isdigit()
+    ]
+
+
+def topic_words(text: str) -> list[str]:
+    """Content words of a title without the words that say who or what kind of page."""
+    return [w for w in content_words(text) if w not in _TITLE_FILLER]
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def short_name(name: str) -> str:
+    """The acronym a name carries in brackets ("... Society (MDS)"), else the name itself."""
+    bracket = _ACRONYM_IN_BRACKETS.search(name)
+    return bracket.group(1) if bracket else name
+
+
+def _initials(organization: str) -> str:
+    words = [
+        w for w in re.findall(r"[A-Za-z][\w.'-]*", organization) if w.lower() not in _ORG_FILLER
+    ]
+    if len(words) >= 3 and all(w[0].isupper() for w in words):
+        return "".join(w[0] for w in words)
+    return organization
+
+
+def _short_names(
+    documents: Iterable[DocumentRef], openings: dict[str, list[str]]
+) -> dict[str, str]:
+    """Per organization: the bracketed acronym, or initials the documents' own text uses;
+    otherwise the full name (an invented acronym would read as a fact)."""
+    out: dict[str, str] = {}
+    texts: dict[str, str] = defaultdict(str)
+    for doc in documents:
+        if doc.organization:
+            texts[doc.organization] += " ".join([doc.title, *openings.get(doc.id, [])])
+    for org, text in texts.items():
+        bracket = _ACRONYM_IN_BRACKETS.search(org)
+        if bracket:
+            out[org] = bracket.group(1)
+            continue
+        written = re.search(re.escape(org) + r"\s*\(([A-Z]{2,})\)", text)
+        if written:
+            out[org] = written.group(1)
+            continue
+        initials = _initials(org)
+        out[org] = initials if initials != org and re.search(rf"\b{initials}\b", text) else org
+    return out
+
+
+def _class_terms(lexicon: Lexicon | None) -> dict[str, set[str]]:
+    """intervention key -> names of the drug classes it belongs to, from the lexicon."""
+    from assistant.intent import intervention_key
+
+    out: dict[str, set[str]] = {}
+    if lexicon is None:
+        return out
+    for concept in lexicon.concepts:
+        if str(concept.type) != "drug-class":
+            continue
+        class_names = {concept.canonical.lower(), *(s.lower() for s in concept.synonyms)}
+        for member_id in lexicon.narrower(concept.id):
+            member = lexicon.concept(member_id)
+            out.setdefault(intervention_key(member.canonical), set()).update(class_names)
+    return out
