@@ -451,6 +451,8 @@ def _research_section(
         lead = _best_unit(u, units, sources)
         ordered = [units[lead], *units[:lead], *units[lead + 1 :]]
         sentences = [quote_sentence(q, book, SentenceKind.research) for q in ordered]
+        for other in section.others:
+            sentences.extend(quote_sentence(q, book, SentenceKind.research) for q in other)
         first = sentences[0].model_copy(update={"kind": SentenceKind.summary})
         return first, sentences[1:]
     sentences = [quote_sentence(q, book, SentenceKind.research) for q in evidence.research]

@@ -30,6 +30,7 @@ from assistant.intent import (
     focus_matches,
     intervention_key,
     is_process_text,
+    kind_of,
     kinds_in,
     on_topic,
     subject_bonus,
@@ -425,9 +426,7 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
     while i < len(sentences):
         text, chunk = sentences[i]
         if _ITEM.match(text):
-            item = _ITEM.sub("", text).strip()
-            if not is_heading_like(item) or len(item.split()) >= 2:
-                units.append(Quote(item, chunk))
+            units.append(Quote(_ITEM.sub("", text).strip(), chunk))
             i += 1
             continue
         following = i + 1 < len(sentences) and _ITEM.match(sentences[i + 1][0])
@@ -444,13 +443,23 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
         if not is_heading_like(text) and not text.rstrip().endswith(":"):
             units.append(Quote(text.strip(), chunk))
         i += 1
-    return units
+    out: list[Quote] = []
+    seen_units: set[str] = set()
+    for unit in units:
+        key = " ".join(unit.full_text.lower().split()).rstrip(".")
+        # A bare sub-heading ("Genetics.") is no content; nor is a unit said twice.
+        if key in seen_units or (not unit.items and len(unit.text.split()) < 4):
+            continue
+        seen_units.add(key)
+        out.append(unit)
+    return out
 
 
 # -- coverage ---------------------------------------------------------------------------------
 
 _SUBJECT_STOP = GENERIC_WORDS | frozenset(
     {"cause", "caus", "risk", "sign", "symptom", "diagnos", "test", "outlook", "prognosi"}
+    | {"suspected", "pattern", "workup", "overview", "adult", "child", "people", "person"}
 )
 #: the share of a question's subject words a title or heading must name for the source to be
 #: about it (calibrated on the MedQuAD development suite; docs/abstention.md)
@@ -460,7 +469,8 @@ ABOUT_SHARE = 0.5
 def subject_words(u: Understanding, profile: CorpusProfile) -> list[str]:
     """What the question is about, beyond the kind of question and whom it concerns: the words
     a source must be about ("What causes kidney stones in adults?" -> kidney, stone)."""
-    asking = KIND_WORDS.sub(" ", u.asking)
+    # "hypertension (HTN)": the long form the question was given stands for the abbreviation.
+    asking = KIND_WORDS.sub(" ", re.sub(r"\s\([A-Z][A-Z0-9]{1,5}s?\)", " ", u.asking))
     groups = profile.group_words(u.asking)
     out: list[str] = []
     for word in content_words(asking):
@@ -537,50 +547,46 @@ def _names_known_concept(u: Understanding, sources: Sources) -> bool:
 # -- answering section ------------------------------------------------------------------------
 
 
+def heading_kinds(heading: str) -> set[Kind]:
+    """The kinds of question a heading answers: a question heading answers its own kind
+    ("What are the treatments for X?" is not a definition); a plain heading may name several
+    ("Causes and risk factors")."""
+    if heading.rstrip().endswith("?"):
+        return {kind_of(heading)}
+    return kinds_in(heading)
+
+
+def _section_of_kind(passage: Passage, kind: Kind, sources: Sources) -> Passage | None:
+    """The first chunk of the section of the same document that answers this kind."""
+    for chunk in sources.index.document_chunks(passage.chunk.document.id):
+        heading = chunk.section_path[-1] if chunk.section_path else ""
+        if chunk.recommendation is None and kind in heading_kinds(heading):
+            return Passage(chunk=chunk, rank=passage.rank, score=passage.score)
+    return None
+
+
 @dataclass
 class AnsweringSection:
-    """The section of a source page that answers this kind of question, quoted in order."""
+    """The section of a source page that answers this kind of question, quoted in order, and
+    the same section of other pages on the subject, briefly."""
 
     units: list[Quote]
     passage: Passage
     matched_kind: bool
+    others: list[list[Quote]] = field(default_factory=list)
 
 
-def answering_section(
-    u: Understanding, passages: Sequence[Passage], sources: Sources, limit_words: int = 320
-) -> AnsweringSection | None:
-    """The best-ranked section of a research or patient page on the question's subject whose
-    heading speaks to the question's kind ("What causes X?" for a causes question); all of that
-    section, in the source's order, up to about `limit_words`."""
-    profile = sources.profile
-    subject = subject_words(u, profile)
-    best: tuple[float, Passage, bool] | None = None
-    for passage in passages[:10]:
-        chunk = passage.chunk
-        if chunk.recommendation is not None or chunk.document.doc_type is DocType.guideline:
-            continue
-        heading = chunk.section_path[-1] if chunk.section_path else ""
-        kinds = kinds_in(heading)
-        matched = u.kind is not Kind.general and u.kind in kinds
-        about = set(content_words(chunk.document.title)) | set(content_words(heading))
-        on_subject = (
-            sum(1 for w in subject if _word_found(w, about)) / len(subject) if subject else 0.5
-        )
-        score = 1.0 / (passage.rank + 1) + (0.6 if matched else 0.0) + 0.5 * on_subject
-        if kinds and u.kind is not Kind.general and not matched:
-            score -= 0.3
-        if best is None or score > best[0]:
-            best = (score, passage, matched)
-    if best is None:
-        return None
-    _, passage, matched = best
+def _section_units(passage: Passage, sources: Sources) -> list[Quote]:
     chunk = passage.chunk
     section = [
         c
         for c in sources.index.document_chunks(chunk.document.id)
         if c.section_path == chunk.section_path and c.recommendation is None
     ] or [chunk]
-    units = quote_units(section)
+    return quote_units(section)
+
+
+def _capped(units: list[Quote], limit_words: int) -> list[Quote]:
     kept: list[Quote] = []
     words = 0
     for unit in units:
@@ -588,9 +594,65 @@ def answering_section(
         words += len(unit.full_text.split())
         if words >= limit_words:
             break
-    if not kept:
+    return kept
+
+
+def answering_section(
+    u: Understanding,
+    passages: Sequence[Passage],
+    sources: Sources,
+    limit_words: int = 320,
+    other_pages: int = 2,
+    other_units: int = 3,
+) -> AnsweringSection | None:
+    """The best-ranked section of a research or patient page on the question's subject whose
+    heading speaks to the question's kind ("What causes X?" for a causes question): all of that
+    section, in the source's order, up to about `limit_words`. Pages on the same subject with
+    the same kind of section add their first units, so the reader sees each source's answer."""
+    profile = sources.profile
+    subject = subject_words(u, profile)
+    scored: list[tuple[float, Passage, bool]] = []
+    for passage in passages[:10]:
+        chunk = passage.chunk
+        if chunk.recommendation is not None or chunk.document.doc_type is DocType.guideline:
+            continue
+        heading = chunk.section_path[-1] if chunk.section_path else ""
+        kinds = heading_kinds(heading)
+        matched = u.kind is not Kind.general and u.kind in kinds
+        about = set(content_words(chunk.document.title)) | set(content_words(heading))
+        on_subject = (
+            sum(1 for w in subject if _word_found(w, about)) / len(subject) if subject else 1.0
+        )
+        if on_subject < ABOUT_SHARE:
+            continue  # another condition's "What causes ...?" does not answer this one
+        score = 1.0 / (passage.rank + 1) + (0.6 if matched else 0.0) + on_subject
+        if kinds and u.kind is not Kind.general and not matched:
+            score -= 0.3
+        scored.append((score, passage, matched))
+    if not scored:
         return None
-    return AnsweringSection(units=kept, passage=passage, matched_kind=matched)
+    scored.sort(key=lambda t: -t[0])
+    if not scored[0][2] and u.kind is not Kind.general:
+        # The page is on the subject but retrieval surfaced another of its sections: its own
+        # section for this kind of question ("What causes X?") answers it.
+        inner = _section_of_kind(scored[0][1], u.kind, sources)
+        if inner is not None:
+            scored.insert(0, (scored[0][0] + 1.0, inner, True))
+    _, passage, matched = scored[0]
+    units = _capped(_section_units(passage, sources), limit_words)
+    if not units:
+        return None
+    found = AnsweringSection(units=units, passage=passage, matched_kind=matched)
+    seen = {passage.chunk.document.id}
+    for _, other, other_matched in scored[1:]:
+        doc_id = other.chunk.document.id
+        if doc_id in seen or other_matched != matched or len(found.others) >= other_pages:
+            continue
+        seen.add(doc_id)
+        extra = _section_units(other, sources)[:other_units]
+        if extra:
+            found.others.append(extra)
+    return found
 
 
 # -- the step ---------------------------------------------------------------------------------

