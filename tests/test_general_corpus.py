@@ -1,0 +1,170 @@
+"""The engine on a corpus it was not written for: real MedQuAD pages (NIH), a real index and the
+real model. Nothing here is about the bundled corpus; the test data is read from ../shared."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS_DIR
+
+from assistant.engine import Assistant
+from assistant.evidence import is_heading_like, quote_units
+from assistant.profile import defined_abbreviations
+from ingest.loaders.medquad import medquad_id
+from ingest.pipeline import ingest_paths
+from ingest.settings import Settings
+from ingest.types import Chunk, DocumentRef
+
+MEDQUAD = (
+    Path(__file__).resolve().parents[2]
+    / "shared/datasets/medquad/medquad_answered_collections_1-9.jsonl"
+)
+# Pages of a few common conditions (NIHSeniorHealth, MedlinePlus, NIDDK) and a few others.
+FOCUSES = ("Gout", "Psoriasis", "Kidney Stones in Adults", "Osteoporosis", "Shingles")
+LEFT_OUT = "What causes Hashimoto's thyroiditis?"
+
+
+def _chunk(text: str, heading: str = "What causes X?") -> Chunk:
+    doc = DocumentRef(id="d", title="X")
+    return Chunk(document=doc, position=0, text=text, section_path=[heading])
+
+
+# -- units of quotation (pure) ---------------------------------------------------------------
+
+
+def test_a_list_stays_with_its_lead_in_and_headings_are_not_content():
+    text = (
+        "Key Points\n\nPeople at higher risk are those with\n- a family history\n- obesity\n"
+        "- a diet high in salt\n\nWhat are the symptoms?\n\nMost stones pass on their own."
+    )
+    units = quote_units([_chunk(text)])
+    assert [u.text for u in units] == [
+        "People at higher risk are those with",
+        "Most stones pass on their own.",
+    ]
+    assert units[0].items == ("a family history", "obesity", "a diet high in salt")
+
+
+def test_a_lead_in_whose_list_is_missing_is_left_out_and_overlaps_are_said_once():
+    first = _chunk("Stones form when urine is concentrated. Treatments include:")
+    second = _chunk("Stones form when urine is concentrated. Drinking water helps prevent them.")
+    units = quote_units([first, second])
+    assert [u.text for u in units] == [
+        "Stones form when urine is concentrated.",
+        "Drinking water helps prevent them.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "heading"),
+    [
+        ("What causes gout?", True),
+        ("Key Points", True),
+        ("Updated information and services can be found at", True),
+        ("Back to top", True),
+        ("Gout is a form of arthritis.", False),
+    ],
+)
+def test_headings_navigation_and_boilerplate_are_told_from_content(text, heading):
+    assert is_heading_like(text) is heading
+
+
+def test_abbreviations_are_read_as_the_documents_define_them():
+    text = (
+        "Rheumatoid arthritis (RA) is an autoimmune disease. The World Health Organization "
+        "(WHO) and systemic lupus erythematosus (SLE) are named here; a bracket (see below)."
+    )
+    assert defined_abbreviations(text) == [
+        ("RA", "Rheumatoid arthritis"),
+        ("WHO", "World Health Organization"),
+        ("SLE", "systemic lupus erythematosus"),
+    ]
+
+
+# -- the engine on real pages ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def general(tmp_path_factory, embedder) -> Assistant:
+    if not MEDQUAD.exists():
+        pytest.skip(f"MedQuAD is not at {MEDQUAD} (../shared/datasets/medquad/)")
+    wanted: set[str] = set()
+    lines: list[str] = []
+    with MEDQUAD.open() as fh:
+        records = [json.loads(line) for line in fh]
+    for r in records:
+        if r.get("focus") in FOCUSES and r["collection"].startswith(("7_", "4_", "5_")):
+            wanted.add(medquad_id(r["collection"], r["doc_id"]))
+    distractors = 0
+    for r in records:
+        doc_id = medquad_id(r["collection"], r["doc_id"]) if r.get("doc_id") else ""
+        if doc_id in wanted:
+            lines.append(json.dumps(r))
+        elif r["collection"].startswith("6_") and distractors < 60 and r.get("answer"):
+            lines.append(json.dumps(r))
+            distractors += 1
+    path = tmp_path_factory.mktemp("medquad") / "pages.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    settings = Settings()
+    settings.store.index_dir = tmp_path_factory.mktemp("general-index")
+    settings.lexicon_dir = CORPUS_DIR / "lexicon"  # another corpus's lexicon: must not matter
+    ingest_paths([path], settings, embedder=embedder)
+    return Assistant(settings, embedder=embedder)
+
+
+def _cited_titles(answer) -> set[str]:
+    return {r.document.title for r in answer.references}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("question", "title", "words"),
+    [
+        ("What causes Gout?", "Gout", {"uric"}),
+        ("What are the symptoms of Psoriasis?", "Psoriasis", {"skin"}),
+        ("How to prevent Kidney Stones?", "Kidney Stones in Adults", {"water"}),
+        ("Osteoporosis: first-line management?", "Osteoporosis", {"bone"}),
+    ],
+)
+def test_covered_questions_are_answered_from_the_page_on_that_aspect(
+    general, question, title, words
+):
+    answer = general.ask(question)
+    assert not answer.abstained, answer.abstention_reason
+    assert title in _cited_titles(answer)
+    summary = answer.sections[[s.key for s in answer.sections].index("summary")].sentences[0]
+    assert not summary.text.rstrip().endswith(("?", ":"))  # never a heading or a cut list
+    text = " ".join(s.claim for s in answer.all_sentences()).lower()
+    assert all(w in text for w in words)
+    assert all(s.verified for s in answer.all_sentences() if s.citations)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question",
+    [LEFT_OUT, "What are the treatments for rheumatoid arthritis?", "How is measles diagnosed?"],
+)
+def test_a_condition_the_index_does_not_cover_is_refused(general, question):
+    answer = general.ask(question)
+    assert answer.abstained, [s.text for s in answer.all_sentences()][:3]
+    assert answer.references == []
+
+
+@pytest.mark.integration
+def test_ordinary_words_of_this_corpus_are_not_called_unknown(general):
+    answer = general.ask("What causes Kidney Stones?")
+    assert not answer.abstained
+    notes = " ".join(s.text for s in answer.sections[0].sentences) if answer.sections else ""
+    assert "Stones" not in (answer.normalization.unrecognized if answer.normalization else [])
+    assert "not a term" not in notes
+
+
+@pytest.mark.integration
+def test_a_misspelt_condition_is_read_as_the_title_it_means(general):
+    answer = general.ask("What causes psoriasys?")
+    assert not answer.abstained, answer.abstention_reason
+    assert "Psoriasis" in _cited_titles(answer)
+    notes = [s.text for s in answer.sections[0].sentences]
+    assert any("'psoriasys' was read as 'psoriasis'" in n for n in notes)
