@@ -124,10 +124,8 @@ class CorpusProfile:
             for token in tokenize(doc.title):
                 if len(token.text) >= 5 and token.text.isalpha():
                     surface.setdefault(token.text.lower(), token.text.lower())
-            for path in headings.get(doc_id, ()):
-                for heading in path:
-                    words |= set(content_words(heading))
-                    named |= profile.concepts_in(heading, {"condition"})
+            for heading in {h for path in headings.get(doc_id, ()) for h in path}:
+                words |= set(content_words(heading))
             about[doc_id] = frozenset(words)
             heading_words.update(words)
         profile.about = about

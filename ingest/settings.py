@@ -93,7 +93,7 @@ class RetrievalSettings(_Section):
 
 
 class AnswerSettings(_Section):
-    """The offline answerer's thresholds (calibration: docs/abstention.md)."""
+    """The offline answerer's thresholds (how they are used: docs/answering.md)."""
 
     abstain_floor: float = Field(
         default=0.42, ge=0, le=1, description="Best passage cosine below which we abstain."
