@@ -6,7 +6,7 @@ CLINIQ := $(VENV)/bin/cliniq
 PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup setup-llm-server run ui test test-all lint bench eval index clean
+.PHONY: setup setup-llm-server run ui test test-all lint bench eval eval-dev index clean
 
 setup: $(VENV)/.installed
 
@@ -31,10 +31,17 @@ bench: setup
 	$(PY) scripts/bench_answer.py
 	$(PY) scripts/bench_ingest.py --limit-docs 300
 
-# The bundled faithfulness suite against its thresholds; JSON, HTML and JUnit reports in reports/.
+# The bundled faithfulness suites and the held-out general suite (MedQuAD pages of other
+# conditions, its own index; skipped with a message when ../shared is absent), each against its
+# thresholds; JSON, HTML and JUnit reports in reports/.
 eval: setup
 	$(CLINIQ) eval run evals/suites/rls.yaml --out reports/rls
 	$(CLINIQ) eval run evals/suites/medquad_rls.yaml --out reports/medquad_rls
+	$(CLINIQ) eval run evals/suites/medquad_general.yaml --out reports/medquad_general
+
+# The general suite's development twin (disjoint conditions): tune against this one, not CI's.
+eval-dev: setup
+	$(CLINIQ) eval run evals/suites/medquad_dev.yaml --out reports/medquad_dev
 
 index: setup
 	$(CLINIQ) ingest corpus/

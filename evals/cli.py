@@ -154,8 +154,9 @@ def run_command(
         metric_names,
         resolve_judge,
         run_suite,
+        suite_index_dir,
     )
-    from evals.suite import load_suite
+    from evals.suite import SuiteDataMissing, load_suite, materialize_index, with_references
     from evals.thresholds import load_thresholds
     from ingest.settings import Settings
 
@@ -167,6 +168,17 @@ def run_command(
 
     settings = Settings()
     settings.store.index_dir = index or DEFAULT_EVAL_INDEX
+    suite_corpus = None
+    if suite.index is not None:
+        # The suite defines its own index: kept apart from the corpus suites' index.
+        settings.store.index_dir = index or suite_index_dir(suite.name)
+        data_dir = Path(str(settings.store.index_dir) + "-data")
+        try:
+            suite_corpus, references = materialize_index(suite, data_dir)
+        except SuiteDataMissing as exc:
+            err_console.print(f"[bold yellow]skipped:[/] {exc}", highlight=False, soft_wrap=True)
+            return
+        suite = with_references(suite, references)
     embedder = None
     if system == "recorded":
         if recorded is not None:
@@ -177,7 +189,7 @@ def run_command(
         from ingest.embedding import get_embedder
 
         embedder = get_embedder(settings.embedding)
-        corpus_dir = corpus or suite.corpus_path() or Path("corpus")
+        corpus_dir = corpus or suite_corpus or suite.corpus_path() or Path("corpus")
         build = build_cliniq if system == "cliniq" else build_cliniq_llm
         err_console.print(f"[dim]indexing {corpus_dir} into {settings.store.index_dir} ...[/]")
         runner_system = build(

@@ -221,6 +221,7 @@ class Sample:
     answer: AnswerRecord | None
     expectations: Expectations | None = None
     claims: list[JudgedClaim] | None = None
+    reference: str | None = None  # the case's reference answer (last turn only)
 
 
 class SampleScore(BaseModel):
@@ -683,6 +684,351 @@ class Latency(Metric):
         return SampleScore(value=ms, numerator=ms, denominator=1, steps={"latency_ms": ms})
 
 
+# ------------------------------------------------------------ general-corpus answer metrics
+#
+# Answered / refused rates, the answering document cited, reference content-word recall (with
+# the top-1 and top-3 retrieved passages as baselines in the same run) and summary defects.
+# Each failing sample carries a ``category`` in its details, counted by ``failure_categories``.
+
+#: English function words and question words: never content. Fixed, so figures stay comparable.
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are aren as at be because been
+    before being below between both but by can cannot could did do does doing don down during
+    each either etc even ever every few for from further get gets got had has have having he her
+    here hers herself him himself his how however i if in into is isn it its itself just least
+    less let like made make makes many may me might more most much must my myself neither no nor
+    not now of off often on once one only or other others otherwise our ours ourselves out over
+    own per rather same she should since so some such than that the their theirs them themselves
+    then there these they this those though through thus to too under until up upon us usually
+    very was we were what when where whether which while who whom whose why will with within
+    without would yet you your yours yourself yourselves
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper (plural, -ing, -ed, -ly, -al): 'causes', 'caused', 'causing' ->
+    'caus'. Crude and predictable on purpose; the same on both sides of every comparison."""
+    for suffix in (
+        "ational",
+        "ations",
+        "ation",
+        "ingly",
+        "ness",
+        "ments",
+        "ment",
+        "ings",
+        "ing",
+        "edly",
+        "ies",
+        "ied",
+        "ed",
+        "ly",
+        "es",
+        "s",
+        "al",
+        "e",
+    ):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix in ("ies", "ied"):
+                return word[: -len(suffix)] + "y"
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                return word
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    """Content words of a text: NFKC, case-folded, split on anything not a letter or digit;
+    stopwords and one-letter words dropped (digits kept); each word stemmed (``stem``)."""
+    words = _WORD.findall(normalize_text(text))
+    return {stem(w) for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+
+
+def content_recall(reference: str, text: str) -> tuple[float | None, int, int, list[str]]:
+    """(share of the reference's content words found in ``text``, found, total, a few missing)."""
+    ref = content_words(reference)
+    if not ref:
+        return None, 0, 0, []
+    have = content_words(text)
+    found = ref & have
+    return len(found) / len(ref), len(found), len(ref), sorted(ref - have)[:12]
+
+
+def _cited_documents(answer: AnswerRecord) -> list[str]:
+    by_id = {p.id: p.document_id for p in answer.passages}
+    docs = [by_id.get(c) for claim in answer.claims for c in claim.citations]
+    return list(dict.fromkeys(d for d in docs if d))
+
+
+class _CoveredMetric(Metric):
+    """Applies to questions the sources answer (``answerable: true``)."""
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        exp = sample.expectations
+        if exp is None or exp.answerable is not True:
+            out.append("a covered question (answerable: true)")
+        return out
+
+
+class AnsweredRate(_CoveredMetric):
+    """Covered questions answered, not refused."""
+
+    name = "answered_rate"
+    description = "covered questions answered (not refused)"
+    aggregation = "macro"
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None
+        ok = not sample.answer.abstained
+        details = (
+            []
+            if ok
+            else [
+                {"category": "covered question refused", "reason": sample.answer.abstention_reason}
+            ]
+        )
+        return SampleScore(
+            value=float(ok),
+            numerator=float(ok),
+            denominator=1,
+            steps={"abstained": sample.answer.abstained},
+            details=details,
+        )
+
+
+class RefusedRate(Metric):
+    """Questions the sources do not cover (``answerable: false``) that were refused."""
+
+    name = "refused_rate"
+    description = "uncovered (out-of-index) questions refused"
+    aggregation = "macro"
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        exp = sample.expectations
+        if exp is None or exp.answerable is not False:
+            out.append("an uncovered question (answerable: false)")
+        return out
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None
+        ok = sample.answer.abstained
+        details = [] if ok else [{"category": "uncovered question answered"}]
+        return SampleScore(
+            value=float(ok),
+            numerator=float(ok),
+            denominator=1,
+            steps={"abstained": ok},
+            details=details,
+        )
+
+
+class AnsweringDocumentCited(_CoveredMetric):
+    """The document the question came from is cited by a content sentence (a refusal: no)."""
+
+    name = "answering_document_cited"
+    description = "covered questions whose answer cites the page the question came from"
+    aggregation = "macro"
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if sample.expectations is not None and not sample.expectations.answering_document:
+            out.append("'answering_document' in the case")
+        return out
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None and sample.expectations is not None
+        wanted = sample.expectations.answering_document
+        cited = _cited_documents(sample.answer)
+        ok = wanted in cited
+        details = []
+        if not ok:
+            category = (
+                "covered question refused"
+                if sample.answer.abstained
+                else "answering document not cited"
+            )
+            details = [{"category": category, "cited": cited[:5]}]
+        return SampleScore(
+            value=float(ok),
+            numerator=float(ok),
+            denominator=1,
+            steps={"answering_document": wanted, "cited_documents": cited},
+            details=details,
+        )
+
+
+class ReferenceRecall(_CoveredMetric):
+    """Share of the reference answer's content words (``content_words``) found in the answer's
+    content sentences. A refusal has none, so it scores 0: refusing cannot raise the figure."""
+
+    name = "reference_recall"
+    description = "reference answer's content words found in the answer's content sentences"
+    aggregation = "macro"
+    low: ClassVar[float] = 0.7  # a sample below this is listed as 'low reference recall'
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if not sample.reference:
+            out.append("a reference answer ('reference' or 'reference_record')")
+        return out
+
+    def text(self, answer: AnswerRecord) -> str:
+        return "\n".join(c.text for c in answer.claims)
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None and sample.reference
+        value, found, total, missing = content_recall(sample.reference, self.text(sample.answer))
+        if value is None:
+            return SampleScore(skipped="needs a reference with content words")
+        details = []
+        if value < self.low and self.name == ReferenceRecall.name:
+            category = (
+                "covered question refused"
+                if sample.answer.abstained
+                else "low reference recall (< 0.7)"
+            )
+            details = [{"category": category, "missing_words": missing}]
+        return SampleScore(
+            value=value,
+            numerator=found,
+            denominator=total,
+            steps={"reference_words": total, "found": found},
+            details=details,
+        )
+
+
+class TopPassagesRecall(ReferenceRecall):
+    """Baseline: the same recall for printing the first k retrieved passages as the answer."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.name = f"reference_recall_top{k}_passages"  # type: ignore[misc]
+        self.description = (  # type: ignore[misc]
+            f"baseline: reference content words in the first {k} retrieved passage(s)"
+        )
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if sample.answer is not None and not _retrieved(sample.answer):
+            out.append("retrieved passages")
+        return out
+
+    def text(self, answer: AnswerRecord) -> str:
+        return "\n".join(p.text for p in _retrieved(answer)[: self.k])
+
+
+_CITATION_TAIL = re.compile(r"(\s*\[\d+(?:\s*[,;\u2013-]\s*\d+)*\])+\s*$")
+_LEAD_IN_END = re.compile(
+    r"(?i)(:|\b(include|includes|including|such as|as follows|the following|following|e\.g|"
+    r"for example|namely|are those|those with|those who|are|is|with|of|and|or|the|a|an|to|by|"
+    r"for|from|these|than)\s*[.,;]?)$"
+)
+_LEAD_IN_START = re.compile(
+    r"(?i)^(here (are|is)|the following|below (are|is)|listed below|these (include|are))\b"
+)
+_QUESTION_START = re.compile(
+    r"(?i)^(what|how|who|whom|which|why|when|where|is|are|can|do|does|should)\b"
+)
+
+
+def summary_defect(sentences: Sequence[str]) -> str | None:
+    """Why an answer's summary is not a summary, or None. ``sentences``: the summary sentences
+    in order (a lead-in followed by its list items is one summary).
+
+    - heading: the first is a question ('What causes X?'), starts like one without a full stop,
+      is a Markdown heading, or is a title (four words or fewer, no final punctuation);
+    - lead-in without its list: the last ends on ':' or a word that must be followed by more
+      ('include', 'such as', 'are those with', 'of', ...), or a single sentence that only
+      announces a list ('Here are the types of ...').
+    """
+    texts = [_CITATION_TAIL.sub("", s).strip() for s in sentences if s.strip()]
+    if not texts:
+        return None
+    first, last = texts[0], texts[-1]
+    question = first.endswith("?") or (
+        _QUESTION_START.match(first) and not first.endswith((".", "!"))
+    )
+    if question or first.startswith("#"):
+        return "summary is a heading or question"
+    if _LEAD_IN_END.search(last.rstrip()) or (len(texts) == 1 and _LEAD_IN_START.match(first)):
+        return "summary is a lead-in without its list"
+    if len(first.split()) <= 4 and not first.endswith((".", "!", ")", ":")):
+        return "summary is a heading or question"
+    return None
+
+
+class SummaryDefects(Metric):
+    """Answered answers whose summary is a heading/question or a lead-in cut off before its list
+    (count; 0 is the goal). The summary: the content sentences of kind 'summary', else the first
+    content sentence."""
+
+    name = "summary_defects"
+    description = "answers whose summary is a heading or a lead-in without its list (count)"
+    aggregation = "sum"
+    higher_is_better = False
+    unit = "count"
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if sample.answer is not None and (sample.answer.abstained or not sample.answer.claims):
+            out.append("an answer with content sentences")
+        return out
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None
+        claims = sample.answer.claims
+        summary = [c.text for c in claims if c.kind == "summary"] or [claims[0].text]
+        defect = summary_defect(summary)
+        return SampleScore(
+            value=float(defect is not None),
+            numerator=float(defect is not None),
+            denominator=1,
+            steps={"summary": " ".join(summary)[:300], "defect": defect},
+            details=[{"category": defect, "summary": " ".join(summary)[:300]}] if defect else [],
+        )
+
+
+def general_metrics() -> list[Metric]:
+    return [
+        AnsweredRate(),
+        RefusedRate(),
+        AnsweringDocumentCited(),
+        ReferenceRecall(),
+        TopPassagesRecall(1),
+        TopPassagesRecall(3),
+        SummaryDefects(),
+    ]
+
+
+#: Metrics whose failing samples name a failure category (the baselines do not).
+CATEGORY_METRICS = (
+    "answered_rate",
+    "refused_rate",
+    "answering_document_cited",
+    "reference_recall",
+    "summary_defects",
+)
+
+
+def failure_categories(scores: Sequence[dict[str, SampleScore]]) -> dict[str, int]:
+    """How many answers fail each way (a refused covered question counted once)."""
+    counts: dict[str, int] = {}
+    for sample in scores:
+        seen: set[str] = set()
+        for metric in CATEGORY_METRICS:
+            score = sample.get(metric)
+            if score is None or score.skipped:
+                continue
+            seen |= {d["category"] for d in score.details if d.get("category")}
+        for category in seen:
+            counts[category] = counts.get(category, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def default_metrics(k: int = 8) -> list[Metric]:
     return [
         Faithfulness(),
@@ -700,6 +1046,7 @@ def default_metrics(k: int = 8) -> list[Metric]:
         CitationErrors(),
         Latency(50),
         Latency(95),
+        *general_metrics(),
     ]
 
 

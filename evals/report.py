@@ -353,6 +353,7 @@ judge <b>{_e(judge.name)}@{_e(judge.version)}</b> ({_e(settings)}) ·
 {_summary_table(report)}
 <h2>Thresholds{f" ({_e(report.thresholds_file)})" if report.thresholds_file else ""}</h2>
 {_thresholds_table(report)}
+{_categories_html(report)}
 <h2>Cases</h2>
 <p class="small">Failing cases first. A case fails on a deterministic check (a missing fact, a
 forbidden phrase, a wrong refusal, a misread question, no expected source, a citation error);
@@ -360,6 +361,16 @@ judge verdicts per sentence are shown inside each case and gate the run through 
 {cases_html}
 </body></html>
 """
+
+
+def _categories_html(report: RunReport) -> str:
+    if not report.failure_categories:
+        return ""
+    rows = "".join(
+        f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in report.failure_categories.items()
+    )
+    head = "<tr><th>category</th><th>answers</th></tr>"
+    return f"<h2>Failure categories</h2><table>{head}{rows}</table>"
 
 
 def write_html(report: RunReport, path: Path) -> Path:
@@ -410,6 +421,13 @@ def print_summary(report: RunReport, console: Console, max_failures: int = 15) -
     console.print(summary_table(report))
     if scored_by_the_verifier(report):
         console.print(f"[yellow]note:[/] {INDEPENDENCE_NOTE}", highlight=False)
+    if report.failure_categories:
+        console.print(
+            "[bold]failure categories:[/] "
+            + "; ".join(f"{k}: {v}" for k, v in report.failure_categories.items()),
+            highlight=False,
+            soft_wrap=True,
+        )
     failed = report.failed_cases
     if failed:
         console.print(f"[bold]{len(failed)} case(s) failing:[/]")

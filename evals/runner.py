@@ -31,6 +31,7 @@ from evals.metrics import (
     aggregate,
     bootstrap_ci,
     default_metrics,
+    failure_categories,
     normalization_check,
 )
 from evals.recorded import case_recorded_answer, load_recorded, match_recorded
@@ -46,6 +47,13 @@ from evals.thresholds import CASE_PASS_RATE, Threshold, ThresholdResult, check_t
 from ingest.errors import CliniqError
 
 DEFAULT_EVAL_INDEX = Path(".cliniq/eval-index")
+
+
+def suite_index_dir(suite_name: str) -> Path:
+    """Default index of a suite that defines its own (``index:``), apart from the corpus one."""
+    return DEFAULT_EVAL_INDEX.with_name(f"{DEFAULT_EVAL_INDEX.name}-{suite_name}")
+
+
 SYSTEMS = ("cliniq", "cliniq-llm", "recorded")
 
 
@@ -138,6 +146,10 @@ class RunReport(BaseModel):
     metrics: dict[str, Aggregate]
     thresholds: list[ThresholdResult] = Field(default_factory=list)
     thresholds_file: str | None = None
+    failure_categories: dict[str, int] = Field(
+        default_factory=dict,
+        description="Answers failing each way (refused, not citing its page, low recall, ...).",
+    )
     cases: list[CaseResult]
     started_at: str
     elapsed_s: float
@@ -450,6 +462,13 @@ def expectation_failures(answer: AnswerRecord, exp: Expectations | None) -> list
             failures.append(f"forbidden phrase present: {phrase!r}")
     if exp.expected_normalization and answer.normalization is not None:
         failures.extend(normalization_check(answer, exp.expected_normalization))
+    if exp.answering_document and exp.answerable is not False and not answer.abstained:
+        by_id = {p.id: p.document_id for p in answer.passages}
+        cited = {by_id.get(c) for claim in answer.claims for c in claim.citations}
+        if exp.answering_document not in cited:
+            failures.append(
+                f"the answering document {exp.answering_document} is not cited by any sentence"
+            )
     if exp.expected_documents and any(p.document_id for p in answer.passages):
         seen = {p.document_id for p in answer.passages if p.listed}
         if not seen & set(exp.expected_documents):
@@ -481,7 +500,15 @@ def score_case(
             turn.failures = expectation_failures(outcome.answer, exp)
         else:
             turn.failures = [f"no answer: {outcome.error}"]
-        sample = Sample(case.id, outcome.turn, outcome.answer, exp, turn.claims)
+        last = outcome.turn == len(case.questions) - 1
+        sample = Sample(
+            case.id,
+            outcome.turn,
+            outcome.answer,
+            exp,
+            turn.claims,
+            reference=case.reference if last else None,
+        )
         turn.scores = {m.name: m.score(sample) for m in metrics}
         label = _turn_label(case, outcome.turn)
         result.failures.extend(label + f for f in turn.failures)
@@ -565,6 +592,7 @@ def run_suite(
         metrics=aggregates,
         thresholds=check_thresholds(thresholds, aggregates),
         thresholds_file=thresholds_file,
+        failure_categories=failure_categories([t.scores for c in results for t in c.turns]),
         cases=results,
         started_at=started_at,
         elapsed_s=round(time.perf_counter() - t0, 2),

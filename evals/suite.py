@@ -71,6 +71,10 @@ class Expectations(BaseModel):
         default=None,
         description="True: the sources answer it; False: it should be refused; None: unchecked.",
     )
+    answering_document: str | None = Field(
+        default=None,
+        description="The document the question was taken from: a content sentence must cite it.",
+    )
 
     @field_validator("must_include", mode="before")
     @classmethod
@@ -111,6 +115,7 @@ class Expectations(BaseModel):
             or self.expected_documents
             or self.expected_normalization
             or self.answerable is not None
+            or self.answering_document is not None
         )
 
     def merged(self, other: Expectations) -> Expectations:
@@ -123,6 +128,7 @@ class Expectations(BaseModel):
             ),
             expected_normalization=other.expected_normalization or self.expected_normalization,
             answerable=other.answerable if other.answerable is not None else self.answerable,
+            answering_document=other.answering_document or self.answering_document,
         )
 
 
@@ -160,6 +166,11 @@ class Case(Expectations):
         default=None, description="Whether the recorded response is a refusal, if known."
     )
     latency_ms: float | None = Field(default=None, ge=0)
+    reference_record: str | None = Field(
+        default=None,
+        description="'collection/qid' of a record in the suite's index data whose answer is the "
+        "reference; read at run time into `reference` (see SuiteIndex).",
+    )
 
     @field_validator("id")
     @classmethod
@@ -202,6 +213,31 @@ class Case(Expectations):
         return None if merged.is_empty() else merged
 
 
+class SuiteIndex(BaseModel):
+    """A suite's own index: chosen documents of a MedQuAD JSONL export, read at run time.
+
+    The data stays where it is (``../shared``); the suite names documents by id, so no source
+    text is copied into the repository. ``cliniq eval run`` writes the chosen records to a
+    JSONL beside the suite's index and ingests that; when the data is absent the run is skipped
+    with a message.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    medquad: str = Field(description="MedQuAD JSONL export, relative to the suite file.")
+    documents: list[str] = Field(
+        min_length=1, description="Document ids as the loader names them (medquad-<coll>-<id>)."
+    )
+
+    @field_validator("documents")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        dupes = sorted({d for d in value if value.count(d) > 1})
+        if dupes:
+            raise ValueError(f"duplicate document ids: {', '.join(dupes[:5])}")
+        return value
+
+
 class Suite(BaseModel):
     """A named list of cases; ``corpus`` is what the cases' expected facts are true of."""
 
@@ -211,6 +247,9 @@ class Suite(BaseModel):
     description: str | None = None
     corpus: str | None = Field(
         default=None, description="Corpus directory, relative to the suite file."
+    )
+    index: SuiteIndex | None = Field(
+        default=None, description="Documents of a dataset to index instead of a corpus directory."
     )
     defaults: dict[str, Any] = Field(
         default_factory=dict, description="Fields applied to every case that does not set them."
@@ -223,6 +262,13 @@ class Suite(BaseModel):
             return None
         base = self.path.parent if self.path else Path.cwd()
         return (base / self.corpus).resolve()
+
+    def data_path(self) -> Path | None:
+        """The dataset file the suite's own index is drawn from (``index.medquad``), resolved."""
+        if self.index is None:
+            return None
+        base = self.path.parent if self.path else Path.cwd()
+        return (base / self.index.medquad).resolve()
 
     def case(self, case_id: str) -> Case:
         for case in self.cases:
@@ -298,6 +344,16 @@ def parse_suite(data: Any, source: str = "<suite>", path: Path | None = None) ->
             continue
         seen[case.id] = number
         cases.append(case)
+    index = data.get("index")
+    if isinstance(index, dict) and index.get("documents"):
+        indexed = set(index["documents"])
+        for case in cases:
+            doc = case.answering_document
+            if doc and case.answerable is not False and doc not in indexed:
+                problems.append(
+                    f"{source}: case {case.id!r}, field 'answering_document': {doc!r} is not "
+                    "among the suite's index.documents"
+                )
     if problems:
         shown = problems[:25]
         more = f"\n... and {len(problems) - 25} more" if len(problems) > 25 else ""
@@ -354,6 +410,8 @@ def dump_suite(suite: Suite) -> str:
         data["description"] = suite.description
     if suite.corpus:
         data["corpus"] = suite.corpus
+    if suite.index:
+        data["index"] = suite.index.model_dump(mode="json")
     first = ("id", "tags", "description", "user_input", "turns")
     cases = []
     for case in suite.cases:
@@ -362,3 +420,99 @@ def dump_suite(suite: Suite) -> str:
         cases.append({**{k: raw[k] for k in first if k in raw}, **raw})
     data["cases"] = cases
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+# ----------------------------------------------------------------------- a suite's own index
+
+
+class SuiteDataMissing(SuiteError):
+    """The dataset a suite's own index is drawn from is not on this machine: skip the suite."""
+
+
+def _read_index_records(suite: Suite) -> list[dict[str, Any]]:
+    import json
+
+    path = suite.data_path()
+    if path is None:
+        raise SuiteError(f"suite {suite.name!r} has no 'index' to read")
+    if not path.is_file():
+        raise SuiteDataMissing(
+            f"suite {suite.name!r} draws its index from {path}, which is not here "
+            "(see ../shared/datasets/README.md); skipped"
+        )
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise SuiteError(f"{path}: line {number}: not valid JSON ({exc.msg})") from None
+    return records
+
+
+def materialize_index(suite: Suite, out_dir: Path) -> tuple[Path, dict[str, str]]:
+    """Write the suite's chosen documents to ``out_dir/<name>.jsonl``; read its references.
+
+    Returns the directory to ingest and, per ``reference_record`` key ('collection/qid'), the
+    reference answer cleaned as the loader cleans it. The file is rewritten only when its content
+    changes, so an unchanged suite re-ingests in seconds. Every referenced document and record
+    must exist in the data: a missing one is an error naming it.
+    """
+    import json
+
+    from ingest.loaders.medquad import clean_answer, medquad_id
+
+    assert suite.index is not None
+    records = _read_index_records(suite)
+    wanted = set(suite.index.documents)
+    keep: list[str] = []
+    found: set[str] = set()
+    by_key: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        doc = medquad_id(str(rec.get("collection", "")), str(rec.get("doc_id", "")))
+        by_key[f"{rec.get('collection')}/{rec.get('qid')}"] = rec
+        if doc in wanted:
+            found.add(doc)
+            keep.append(json.dumps(rec, ensure_ascii=False, sort_keys=True))
+    missing = sorted(wanted - found)
+    if missing:
+        raise SuiteError(
+            f"{suite.path or suite.name}: index.documents not in {suite.data_path()}: "
+            + ", ".join(missing[:5])
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        )
+    references: dict[str, str] = {}
+    problems = []
+    for case in suite.cases:
+        key = case.reference_record
+        if not key:
+            continue
+        rec = by_key.get(key)
+        answer = clean_answer(str(rec.get("answer") or "")) if rec else ""
+        if not answer:
+            problems.append(f"case {case.id!r}: reference_record {key!r} has no answer in the data")
+            continue
+        references[key] = answer
+    if problems:
+        raise SuiteError(f"{suite.path or suite.name}: " + "; ".join(problems[:5]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{suite.name}.jsonl"
+    text = "\n".join(keep) + "\n"
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    for stale in out_dir.glob("*.jsonl"):
+        if stale != target:
+            stale.unlink()
+    return out_dir, references
+
+
+def with_references(suite: Suite, references: dict[str, str]) -> Suite:
+    """The suite with each ``reference_record`` read into the case's ``reference``."""
+    cases = [
+        c.model_copy(update={"reference": references[c.reference_record]})
+        if c.reference_record in references
+        else c
+        for c in suite.cases
+    ]
+    return suite.model_copy(update={"cases": cases})
