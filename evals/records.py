@@ -99,11 +99,12 @@ def from_answer(
     lines: list[str] = []
     claims: list[ClaimRecord] = []
     for sentence in answer.all_sentences():
-        lines.append(sentence.text + (f" ({sentence.caveat})" if sentence.caveat else ""))
+        # A lead-in and its list are one claim: the list is what the lead-in asserts.
+        lines.append(sentence.claim + (f" ({sentence.caveat})" if sentence.caveat else ""))
         if sentence.kind in CONTENT_KINDS:
             claims.append(
                 ClaimRecord(
-                    text=sentence.text,
+                    text=sentence.claim,
                     kind=str(sentence.kind),
                     citations=list(dict.fromkeys(c.chunk_id for c in sentence.citations)),
                 )
