@@ -924,8 +924,10 @@ class TopPassagesRecall(ReferenceRecall):
 _CITATION_TAIL = re.compile(r"(\s*\[\d+(?:\s*[,;\u2013-]\s*\d+)*\])+\s*$")
 _LEAD_IN_END = re.compile(
     r"(?i)(:|\b(include|includes|including|such as|as follows|the following|following|e\.g|"
-    r"for example|namely|are those|those with|those who|are|is|with|of|and|or|the|a|an|to|by|"
-    r"for|from|these|than)\s*[.,;]?)$"
+    r"for example|namely|are those|those with|those who)\s*[.,;]?"
+    # A function word ends a cut-off lead-in only without a full stop: "... how severe it
+    # is." is a sentence, "People at risk are those with" is not.
+    r"|\b(are|is|with|of|and|or|the|a|an|to|by|for|from|these|than)\s*[,;]?)$"
 )
 _LEAD_IN_START = re.compile(
     r"(?i)^(here (are|is)|the following|below (are|is)|listed below|these (include|are))\b"

@@ -168,6 +168,8 @@ def test_answering_document_must_be_cited_not_only_retrieved():
         (["Common symptoms include:", "joint pain", "swelling."], None),  # lead-in and its list
         (["Here are the types of medicines:", "diuretics", "beta blockers"], None),
         (["It is rare (about 1 in 10,000)."], None),
+        (["Treatment depends on the type of pneumonia and how severe it is."], None),
+        (["People at risk are those who are older or"], "lead-in"),
     ],
 )
 def test_summary_defects(sentences, defect):
