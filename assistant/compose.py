@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from assistant.citations import CitationBook
 from assistant.context import Sources
-from assistant.evidence import Conflict, Evidence, GuidelineFindings, Quote, _Rec, sort_key
+from assistant.evidence import Conflict, Evidence, GuidelineFindings, Quote, RecItem, sort_key
 from assistant.intent import Ask, Intent, asks_for_number
 from assistant.profile import CorpusProfile
 from assistant.types import NormalizationNote, Section, Sentence, SentenceKind
@@ -110,7 +110,7 @@ def grade_caveat(rec: Recommendation) -> str | None:
 # -- sentences --------------------------------------------------------------------------------
 
 
-def recommendation_sentence(item: _Rec, book: CitationBook) -> Sentence:
+def recommendation_sentence(item: RecItem, book: CitationBook) -> Sentence:
     rec = item.rec
     statement = rec.statement.strip().rstrip(".")
     grading = grading_text(rec)
@@ -159,10 +159,10 @@ def guideline_section(
     return section
 
 
-def _grouped(items: list[_Rec], book: CitationBook, prefix: str) -> list[Section]:
+def _grouped(items: list[RecItem], book: CitationBook, prefix: str) -> list[Section]:
     grade_scale = bool(items) and is_grade_scale(items[0].chunk)
     groups = GRADE_GROUPS if grade_scale else OTHER_GROUPS
-    by_group: dict[str, list[_Rec]] = defaultdict(list)
+    by_group: dict[str, list[RecItem]] = defaultdict(list)
     for item in items:
         by_group[group_of(item.rec, grade_scale)].append(item)
     out = []
@@ -208,23 +208,23 @@ def join_names(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _older_verb(items: list[_Rec]) -> str:
+def _older_verb(items: list[RecItem]) -> str:
     kinds = {i.rec.kind for i in items}
     return "rated" if kinds == {RecommendationKind.evidence_conclusion} else "graded"
 
 
 def conflict_section(conflict: Conflict, book: CitationBook, profile: CorpusProfile) -> Section:
     section = Section(key="conflicts", title="Conflicting evidence")
-    by_doc: dict[str, list[_Rec]] = defaultdict(list)
+    by_doc: dict[str, list[RecItem]] = defaultdict(list)
     for item in conflict.older_recs:
         by_doc[item.chunk.document.id].append(item)
     disputed: set[str] = set()
     for items in sorted(by_doc.values(), key=lambda its: (its[0].year, its[0].chunk.document.id)):
         # One grade per intervention and source: the strongest it gave.
-        best: dict[str, _Rec] = {}
+        best: dict[str, RecItem] = {}
         for item in sorted(items, key=sort_key):
             best.setdefault(item.key, item)
-        grades: dict[str, list[_Rec]] = defaultdict(list)
+        grades: dict[str, list[RecItem]] = defaultdict(list)
         for item in best.values():
             grades[item.rec.strength].append(item)
         clauses = [
@@ -294,14 +294,14 @@ def _against_wording(rec: Recommendation) -> tuple[str, str]:
     return phrase, reason.group(1).strip() if reason else ""
 
 
-def _against_groups(items: Sequence[_Rec]) -> list[tuple[str, str, list[_Rec]]]:
-    groups: dict[tuple[str, str], list[_Rec]] = {}
+def _against_groups(items: Sequence[RecItem]) -> list[tuple[str, str, list[RecItem]]]:
+    groups: dict[tuple[str, str], list[RecItem]] = {}
     for item in items:
         groups.setdefault(_against_wording(item.rec), []).append(item)
     return [(phrase, reason, its) for (phrase, reason), its in groups.items()]
 
 
-def against_clauses(items: Sequence[_Rec]) -> list[str]:
+def against_clauses(items: Sequence[RecItem]) -> list[str]:
     """'suggests against the standard use of X and Y because of <the reason the source
     gives>', one clause per wording and reason, in the source's own verbs."""
     clauses = []
@@ -316,7 +316,7 @@ def against_clauses(items: Sequence[_Rec]) -> list[str]:
 # -- summary ----------------------------------------------------------------------------------
 
 
-def _scope(items: Sequence[_Rec], condition: str, profile: CorpusProfile) -> str:
+def _scope(items: Sequence[RecItem], condition: str, profile: CorpusProfile) -> str:
     """Name the condition the recommendations are about, not only the one the question named
     (a question on two conditions must not present one's recommendations as the other's)."""
     treated = [profile.subject_condition(i.rec.population) for i in items]

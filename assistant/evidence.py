@@ -54,7 +54,9 @@ from ingest.types import (
 
 
 @dataclass
-class _Rec:
+class RecItem:
+    """A recommendation block as retrieved: the block and the passage (rank, scores) it came in."""
+
     passage: Passage
     rec: Recommendation
 
@@ -76,20 +78,20 @@ class GuidelineFindings:
     """Recommendations chosen for the answer, before they become sentences."""
 
     primary_document: str | None = None
-    main: list[_Rec] = field(default_factory=list)
-    special: dict[str, list[_Rec]] = field(default_factory=dict)  # patient-group key -> blocks
-    others: list[_Rec] = field(default_factory=list)  # other current guidelines, new ground only
+    main: list[RecItem] = field(default_factory=list)
+    special: dict[str, list[RecItem]] = field(default_factory=dict)  # patient-group key -> blocks
+    others: list[RecItem] = field(default_factory=list)  # other current guidelines, new ground only
     # Only when no current guideline speaks to the asked intervention: what a superseded one said.
-    superseded: list[_Rec] = field(default_factory=list)
-    all_candidates: list[_Rec] = field(default_factory=list)
+    superseded: list[RecItem] = field(default_factory=list)
+    all_candidates: list[RecItem] = field(default_factory=list)
 
 
-def sort_key(item: _Rec) -> tuple:
+def sort_key(item: RecItem) -> tuple:
     """Strongest first, then most certain, then retrieval order."""
     return (-item.rec.strength_rank, -item.rec.certainty_rank, item.passage.rank)
 
 
-def _condition_filter(items: list[_Rec], question: str, profile: CorpusProfile) -> list[_Rec]:
+def _condition_filter(items: list[RecItem], question: str, profile: CorpusProfile) -> list[RecItem]:
     """Recommendations for the condition asked about (or the corpus's main one), not for
     another condition the same guideline covers."""
     asked = profile.asked_conditions(question)
@@ -116,7 +118,7 @@ def select_recommendations(
     of C" deserves the complete set, not only the blocks that happened to rank high).
     """
     items = [
-        _Rec(p, p.chunk.recommendation)
+        RecItem(p, p.chunk.recommendation)
         for p in rec_passages
         if p.chunk.recommendation is not None
         and (p.dense_score is None or p.dense_score >= settings.rec_floor or p.lexical_rank)
@@ -162,7 +164,7 @@ def select_recommendations(
 
     # The primary guideline: the newest current guideline with a relevant recommendation,
     # graded recommendations outranking evidence conclusions.
-    def doc_rank(i: _Rec) -> tuple:
+    def doc_rank(i: RecItem) -> tuple:
         graded = i.rec.kind is not RecommendationKind.evidence_conclusion
         return (graded, i.year, -i.passage.rank)
 
@@ -216,13 +218,13 @@ def _first_group(groups: set[str], profile: CorpusProfile) -> str:
 
 
 def _complete_primary(
-    items: list[_Rec],
+    items: list[RecItem],
     rec_passages: Sequence[Passage],
     intent: Intent,
     question: str,
     profile: CorpusProfile,
     document_blocks: Callable[[str], list[Chunk]],
-) -> list[_Rec]:
+) -> list[RecItem]:
     current = [
         i
         for i in _condition_filter(items, question, profile)
@@ -245,14 +247,14 @@ def _complete_primary(
             continue
         passage = Passage(chunk=chunk, rank=next_rank, score=0.0)
         next_rank += 1
-        items.append(_Rec(passage, chunk.recommendation))
+        items.append(RecItem(passage, chunk.recommendation))
     return items
 
 
 _STATED_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g)\b(?!/)", re.I)
 
 
-def _matches_focus(item: _Rec, focus: set[str]) -> bool:
+def _matches_focus(item: RecItem, focus: set[str]) -> bool:
     # The block's own words and its section heading ("Prevention of relapse"), not its
     # grading remarks ("not confirmed").
     rec = item.rec
@@ -260,7 +262,7 @@ def _matches_focus(item: _Rec, focus: set[str]) -> bool:
     return bool(focus) and focus_matches(text, focus) > 0
 
 
-def _matches_intervention(item: _Rec, terms: set[str]) -> bool:
+def _matches_intervention(item: RecItem, terms: set[str]) -> bool:
     text = f"{item.rec.intervention} {item.rec.statement}".lower()
     return any(re.search(rf"\b{re.escape(t.lower())}", text) for t in terms)
 
@@ -318,8 +320,8 @@ _NEGATIVE_CUE = re.compile(r"\b(against|not recommended|avoid|no longer|suggests
 
 @dataclass
 class Conflict:
-    newer: list[_Rec]
-    older_recs: list[_Rec] = field(default_factory=list)
+    newer: list[RecItem]
+    older_recs: list[RecItem] = field(default_factory=list)
     older_sentences: list[tuple[str, Chunk]] = field(default_factory=list)
 
 
