@@ -94,6 +94,8 @@ def grading_text(rec: Recommendation) -> str | None:
     if certainty and certainty.lower() != "not graded":
         if certainty.lower() == "not confirmed":
             parts.append("certainty of evidence not confirmed")
+        elif re.search(r"evidence|certainty|quality|type|level", certainty, re.I):
+            parts.append(certainty)  # "moderate-certainty evidence", "evidence type: 3"
         else:
             parts.append(f"{certainty} certainty of evidence")
     return "; ".join(parts) or None

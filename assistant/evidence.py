@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 from assistant.context import Sources
 from assistant.intent import (
@@ -432,7 +432,8 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
             i += 1
             continue
         following = i + 1 < len(sentences) and _ITEM.match(sentences[i + 1][0])
-        if following and not text.rstrip().endswith((".", "!", "?")):
+        # A sentence a list follows leads into it ("... may include any of the following.").
+        if following and not text.rstrip().endswith("?"):
             items: list[str] = []
             j = i + 1
             while j < len(sentences) and _ITEM.match(sentences[j][0]):
@@ -462,33 +463,65 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
 _SUBJECT_STOP = GENERIC_WORDS | frozenset(
     {"cause", "caus", "risk", "sign", "symptom", "diagnos", "test", "outlook", "prognosi"}
     | {"suspected", "pattern", "workup", "overview", "adult", "child", "people", "person"}
+    # How a condition runs, not which condition it is ("COPD flares").
+    | {"flare", "exacerbation", "acute", "severe", "mild", "moderate", "early", "recurrent"}
 )
 #: the share of a question's subject words a title or heading must name for the source to be
 #: about it (calibrated on the MedQuAD development suite; docs/abstention.md)
 ABOUT_SHARE = 0.5
 
 
-def subject_words(u: Understanding, profile: CorpusProfile) -> list[str]:
+_EXPANDED = re.compile(r"(?P<long>(?:[\w'-]+\s+){0,6}?[\w'-]+)\s\((?P<abbr>[A-Z][A-Z0-9]{1,5}s?)\)")
+
+
+def subject_words(u: Understanding, profile: CorpusProfile) -> list[list[str]]:
     """What the question is about, beyond the kind of question and whom it concerns: the words
-    a source must be about ("What causes kidney stones in adults?" -> kidney, stone)."""
-    # "hypertension (HTN)": the long form the question was given stands for the abbreviation.
-    asking = KIND_WORDS.sub(" ", re.sub(r"\s\([A-Z][A-Z0-9]{1,5}s?\)", " ", u.asking))
+    a source must be about ("What causes kidney stones in adults?" -> kidney, stone).
+
+    An abbreviation read as its long form ("chronic ... disease (COPD)") gives two readings,
+    either of which a source may use."""
+    readings = [re.sub(r"\s\([A-Z][A-Z0-9]{1,5}s?\)", " ", u.asking)]
+    if _EXPANDED.search(u.asking):
+        readings.append(_abbreviated(u.asking, profile))
     groups = profile.group_words(u.asking)
-    out: list[str] = []
-    for word in content_words(asking):
-        if len(word) < 3 or word in _SUBJECT_STOP or word in groups or word.isdigit():
-            continue
-        if word not in out:
-            out.append(word)
+    out: list[list[str]] = []
+    for reading in readings:
+        words: list[str] = []
+        for word in content_words(KIND_WORDS.sub(" ", reading)):
+            if len(word) < 3 or word in _SUBJECT_STOP or word in groups or word.isdigit():
+                continue
+            if word not in words:
+                words.append(word)
+        if words and words not in out:
+            out.append(words)
     return out
 
 
+def _abbreviated(text: str, profile: CorpusProfile) -> str:
+    """The question with each expanded long form dropped again, its abbreviation kept."""
+
+    def keep_abbreviation(match: re.Match[str]) -> str:
+        found = profile.abbreviations.get(match.group("abbr"))
+        long_form = match.group("long")
+        if found and long_form.lower().endswith(found.lower()):
+            return long_form[: len(long_form) - len(found)] + match.group("abbr")
+        return match.group("abbr")
+
+    return _EXPANDED.sub(keep_abbreviation, text)
+
+
 def _word_found(word: str, words: frozenset[str] | set[str]) -> bool:
+    """Exactly, as the start of a longer word ("pulm"), or a slip or two away ("psoriasys")."""
     if word in words:
+        return True
+    if len(word) >= 4 and any(w.startswith(word) for w in words):
         return True
     if len(word) < 6:
         return False
-    return any(len(w) >= 5 and fuzz.ratio(word, w) >= 85 for w in words)
+    slips = 1 if len(word) < 8 else 2
+    return any(
+        abs(len(w) - len(word)) <= slips and Levenshtein.distance(word, w) <= slips for w in words
+    )
 
 
 def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources) -> str | None:
@@ -501,27 +534,13 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     profile = sources.profile
     if u.conditions or _names_known_concept(u, sources):
         return None
-    subject = subject_words(u, profile)
-    if not subject:
+    readings = subject_words(u, profile)
+    if not readings:
         return None
-    weights = {w: profile.heading_rarity(w) + 0.05 for w in subject}
-    total = sum(weights.values())
-    best = 0.0
-    for passage in passages:
-        doc = passage.chunk.document
-        about = set(profile.about.get(doc.id, frozenset()))
-        about.update(content_words(doc.title))
-        about.update(w for h in passage.chunk.section_path for w in content_words(h))
-        if passage.chunk.recommendation is not None:
-            rec = passage.chunk.recommendation
-            about.update(content_words(f"{rec.population} {rec.intervention}"))
-        if doc.doc_type is not DocType.patient_info:
-            # Guidelines and reviews cover subjects in their prose, not only in headings.
-            about.update(content_words(passage.chunk.text))
-        share = sum(weights[w] for w in subject if _word_found(w, about)) / total
-        best = max(best, share)
+    best = max((on_subject(p, readings, profile) for p in passages), default=0.0)
     if best >= ABOUT_SHARE:
         return None
+    subject = readings[0]
     missing = [
         w
         for w in subject
@@ -531,6 +550,34 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     ]
     named = " ".join(missing or subject)
     return f"The indexed sources do not cover this question's subject ({named})."
+
+
+def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfile) -> float:
+    """The share of the question's subject words (weighted by how rarely headings use them)
+    that the passage's source is about, under the best reading of the question."""
+    about = _about(passage, profile)
+    best = 0.0
+    for subject in readings:
+        weights = {w: profile.heading_weight(w) for w in subject}
+        found = sum(weights[w] for w in subject if _word_found(w, about))
+        best = max(best, found / sum(weights.values()))
+    return best
+
+
+def _about(passage: Passage, profile: CorpusProfile) -> set[str]:
+    """The words a retrieved source is about: its title and headings; a recommendation's
+    population and option; a guideline's or review's prose too."""
+    doc = passage.chunk.document
+    about = set(profile.about.get(doc.id, frozenset()))
+    about.update(content_words(doc.title))
+    about.update(w for h in passage.chunk.section_path for w in content_words(h))
+    if passage.chunk.recommendation is not None:
+        rec = passage.chunk.recommendation
+        about.update(content_words(f"{rec.population} {rec.intervention}"))
+    if doc.doc_type is not DocType.patient_info:
+        # Guidelines and reviews cover subjects in their prose, not only in headings.
+        about.update(content_words(passage.chunk.text))
+    return about
 
 
 def _names_known_concept(u: Understanding, sources: Sources) -> bool:
@@ -612,7 +659,7 @@ def answering_section(
     section, in the source's order, up to about `limit_words`. Pages on the same subject with
     the same kind of section add their first units, so the reader sees each source's answer."""
     profile = sources.profile
-    subject = subject_words(u, profile)
+    readings = subject_words(u, profile)
     scored: list[tuple[float, Passage, bool]] = []
     for passage in passages[:10]:
         chunk = passage.chunk
@@ -622,8 +669,9 @@ def answering_section(
         kinds = heading_kinds(heading)
         matched = u.kind is not Kind.general and u.kind in kinds
         about = set(content_words(chunk.document.title)) | set(content_words(heading))
-        on_subject = (
-            sum(1 for w in subject if _word_found(w, about)) / len(subject) if subject else 1.0
+        on_subject = max(
+            (sum(1 for w in words if _word_found(w, about)) / len(words) for words in readings),
+            default=1.0,
         )
         if on_subject < ABOUT_SHARE:
             continue  # another condition's "What causes ...?" does not answer this one
@@ -724,6 +772,18 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         lexical_query=u.lexical_query,
         diversify=False,
     )
+    readings = subject_words(u, sources.profile)
+    if not u.conditions and readings:
+        # Recommendations only from guidelines about the question's subject: a coeliac
+        # question is not answered by the newest guideline's recommendations on another disease.
+        on_topic_docs = {
+            p.chunk.document.id
+            for p in [*passages, *evidence.rec_passages]
+            if on_subject(p, readings, sources.profile) >= ABOUT_SHARE
+        }
+        evidence.rec_passages = [
+            p for p in evidence.rec_passages if p.chunk.document.id in on_topic_docs
+        ]
 
     def select(intent: Intent) -> GuidelineFindings:
         return select_recommendations(

@@ -10,12 +10,14 @@ lexicon. A clinician's own library gets its own profile with no code change.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from assistant.lexicon import STOPWORDS, Lexicon, fold, tokenize
 from ingest.types import Chunk, DocumentRef
@@ -312,12 +314,15 @@ class CorpusProfile:
         return self.aliases.get(concept_id)
 
     def record_groups(self, population: str) -> set[str]:
-        """Groups a recommendation's population text singles out (default groups left out)."""
+        """Groups a recommendation's population text singles out (default groups left out);
+        none when it speaks to the default group as well ("adults and adolescents")."""
         out: set[str] = set()
         for q in self._qualifiers(population):
             group = self.group_of(q)
             if group is not None and q not in self.default_groups:
                 out.add(group)
+        if out and self.speaks_to_default(population, out):
+            return set()
         return out
 
     def speaks_to_default(self, text: str, groups: set[str]) -> bool:
@@ -386,16 +391,18 @@ class CorpusProfile:
         match = process.extractOne(
             word.lower(), self.title_words, scorer=fuzz.ratio, score_cutoff=85
         )
+        # A slip or two, not another word of a similar shape.
         if match is None or match[0][0] != word[0].lower():
+            return None
+        if Levenshtein.distance(word.lower(), match[0]) > (1 if len(word) < 8 else 2):
             return None
         return match[0]
 
-    def heading_rarity(self, word: str) -> float:
-        """1 for a word in one title or heading, towards 0 for one in all (a topic's name is
-        rare among headings; 'treatment' is not)."""
+    def heading_weight(self, word: str) -> float:
+        """How much a word says which topic a title or heading is about: high for a word few
+        titles and headings use (a condition's name), low for one most use ('treatment')."""
         n = self.heading_words.get(word, 0)
-        total = max(len(self.about), 1)
-        return 1.0 - min(n, total) / (total + 1)
+        return math.log((len(self.about) + 1) / (n + 1)) + 0.1
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -424,7 +431,8 @@ def defined_abbreviations(text: str) -> list[tuple[str, str]]:
         letters = [ch.lower() for ch in abbr if ch.isalpha()]
         if len(letters) < 2 or not any(ch.isupper() for ch in abbr[1:] + abbr[0]):
             continue
-        before = re.findall(r"[A-Za-z][\w'-]*", text[max(0, match.start() - 120) : match.start()])
+        # Hyphenated words give each part's initial ("Cerebro-oculo-facio-skeletal" -> COFS).
+        before = re.findall(r"[A-Za-z][\w']*", text[max(0, match.start() - 120) : match.start()])
         for n in range(len(letters), min(len(before), len(letters) + 3) + 1):
             words = before[-n:]
             initials = [w[0].lower() for w in words if w.lower() not in _ABBR_STOP]

@@ -162,7 +162,8 @@ def _correct_spelling(
     return normalized.model_copy(update=update), notes
 
 
-_ABBREVIATION = re.compile(r"\b[A-Z][A-Z0-9]{1,5}s?\b")
+# "HTN", "COPDs", and mixed case with two capitals or more ("AFib", "IgA").
+_ABBREVIATION = re.compile(r"\b(?:[A-Z][A-Z0-9]{1,5}s?|[A-Z][a-z]?[A-Z][A-Za-z]{0,3})\b")
 
 
 def _expand_abbreviations(
