@@ -212,12 +212,13 @@ def test_pdf_pages_become_page_markers(tmp_path: Path) -> None:
     )
     [doc] = load_file(path)
     assert doc.title == "A review of iron"
-    assert re.search(r"<!-- page: 1 -->\n\nIron and restless legs\nFerritin guides", doc.text)
+    assert re.search(r"<!-- page: 1 -->\n\n## Iron and restless legs\n\nFerritin guides", doc.text)
     assert "<!-- page: 2 -->\n\nPage two says more." in doc.text
     chunks = chunk_document(doc)
-    assert [(c.page, c.text) for c in chunks] == [
-        (1, "Iron and restless legs Ferritin guides therapy."),
-        (2, "Page two says more."),
+    # The short line without closing punctuation is a heading: a section, never chunk text.
+    assert [(c.page, c.section_path, c.text) for c in chunks] == [
+        (1, ["Iron and restless legs"], "Ferritin guides therapy."),
+        (2, ["Iron and restless legs"], "Page two says more."),
     ]
 
 
