@@ -165,7 +165,7 @@ USPSTF_RE = re.compile(
 )
 ACC_AHA_RE = re.compile(
     r"\(?\s*(?:Class|COR)\s*(?:of\s+recommendation\s*)?:?\s*(?P<cls>III|IIb|IIa|I|3|2b|2a|1)"
-    r"(?P<qual>\s*:\s*(?:No\s+Benefit|Harm))?\s*[;,]?\s*(?:Level\s+of\s+Evidence|LOE)\s*:?\s*"
+    r"(?P<qual>\s*:\s*(?:No\s+Benefit|Harm))?\s*[;,(]?\s*(?:Level\s+of\s+Evidence|LOE)\s*:?\s*"
     r"(?P<loe>B-NR|B-R|C-LD|C-EO|[ABC])\b\s*\)?",
 )
 LETTER_RE = re.compile(r"\(\s*(?P<word>Grade|Level)\s+(?P<g>[A-DU])\s*\)")
@@ -243,6 +243,11 @@ def read_grade(text: str) -> Grade | None:
 
 _NICE_RE = re.compile(
     r"^\s*(?:\d+(?:\.\d+)*\s+)?(Do not offer|Do not routinely offer|Offer|Consider)\b"
+)
+# NICE numbers each recommendation 1.2.3 and starts it with its verb.
+NICE_ITEM_RE = re.compile(
+    r"^(?P<num>\d{1,2}\.\d{1,2}\.\d{1,3})\s+"
+    r"(?=(?:Do not offer|Do not routinely offer|Offer|Consider)\b)"
 )
 
 

@@ -25,8 +25,10 @@ from ingest.grading import (
     AFTER_PATTERNS,
     GOOD_PRACTICE_RE,
     GRADE_BEFORE_RE,
+    NICE_ITEM_RE,
     Grade,
     grade_from_match,
+    nice_strength,
 )
 from ingest.loaders._common import (
     clean_line,
@@ -306,6 +308,32 @@ def _find_before(lines: list[Line]) -> list[Extracted]:
     return found
 
 
+def _find_nice(lines: list[Line]) -> list[Extracted]:
+    """NICE: '1.2.3 Offer ...' / 'Consider ...' / 'Do not offer ...': the verb is the strength.
+    Read only in a document numbered that way throughout (three such items at least)."""
+    starts = [i for i, line in enumerate(lines) if NICE_ITEM_RE.match(line.text)]
+    if len(starts) < 3:
+        return []
+    found: list[Extracted] = []
+    for i in starts:
+        number = NICE_ITEM_RE.match(lines[i].text).group("num")  # type: ignore[union-attr]
+        body = [lines[i].text[len(number) :].strip()]
+        k = i + 1
+        while k < len(lines) and not re.match(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s", lines[k].text):
+            following = lines[k + 1].text if k + 1 < len(lines) else ""
+            if _heading_like(lines[k].text, following) or _STOP_AFTER_RE.match(lines[k].text):
+                break
+            if _sentences(" ".join(body)) >= _MAX_STATEMENT_SENTENCES:
+                break
+            body.append(lines[k].text)
+            k += 1
+        statement = " ".join(" ".join(body).split())
+        if (grade := nice_strength(statement)) is not None:
+            heading = _nearest_heading(lines, i)
+            found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading))
+    return found
+
+
 def _nearest_heading(lines: list[Line], index: int) -> str | None:
     for j in range(index - 1, max(-1, index - 12), -1):
         text = lines[j].text
@@ -326,7 +354,9 @@ def _key(statement: str) -> str:
 def find_recommendations(lines: list[Line]) -> list[Extracted]:
     """Every graded statement, once: a statement repeated (summary table, then chapter) is
     kept where it is first printed."""
-    candidates = sorted(_find_after(lines) + _find_before(lines), key=lambda e: e.start)
+    candidates = sorted(
+        _find_after(lines) + _find_before(lines) + _find_nice(lines), key=lambda e: e.start
+    )
     out: list[Extracted] = []
     seen: set[str] = set()
     last_end = 0
