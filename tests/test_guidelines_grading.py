@@ -62,7 +62,8 @@ def test_grade_before_the_statement_magicapp_export() -> None:
         "Infants weighing < 5 kg should be treated with an ACT at the same target dose."
     )
     assert [(r.strength, r.certainty, r.direction, r.intervention) for r in recs] == [
-        ("Strong recommendation for", "High certainty evidence", Direction.for_, "Pyrethroid-only nets"),
+        ("Strong recommendation for", "High certainty evidence", Direction.for_,
+         "Pyrethroid-only nets"),
         ("Conditional recommendation against", "Moderate certainty evidence", Direction.against,
          "Pyrethroid-pyriproxyfen nets are not recommended for deployment over PBO nets."),
         ("Strong recommendation for", "not stated", Direction.for_, "Young children and infants"),
@@ -159,8 +160,8 @@ def test_grade_aan_levels() -> None:
     recs = _recs(
         "Clinicians should offer extended-release pramipexole to patients with moderate to severe\n"
         "primary RLS to reduce symptoms (Level A).\n"
-        "There is insufficient evidence to support or refute the use of ferrous sulfate in patients\n"
-        "with RLS and normal ferritin (Level U)."
+        "There is insufficient evidence to support or refute the use of ferrous sulfate in\n"
+        "patients with RLS and normal ferritin (Level U)."
     )
     assert [r.strength for r in recs] == ["Level A", "Level U"]
     assert strength_rank("Level A") > strength_rank("Level B") > strength_rank("Level U")

@@ -219,6 +219,8 @@ def _find_after(lines: list[Line]) -> list[Extracted]:
             following = (collected[0] if collected else "").lstrip()
             if GRADE_BEFORE_RE.match(text) or GOOD_PRACTICE_RE.match(text):
                 break
+            if text.startswith(("#", "```")):  # a Markdown heading or block (HTML pages)
+                break
             if _heading_like(text, following) or _STOP_AFTER_RE.match(text):
                 break
             candidate = [text, *collected]
@@ -279,6 +281,8 @@ def _find_before(lines: list[Line]) -> list[Extracted]:
             if GRADE_BEFORE_RE.match(line) or GOOD_PRACTICE_RE.match(line):
                 break
             if _STOP_AFTER_RE.match(line) or _SECTION_NUMBER_RE.match(line):
+                break
+            if line.startswith(("#", "```")):
                 break
             if "certainty of the evidence" in line.lower():
                 break
@@ -424,6 +428,85 @@ def recommendation_block(item: Extracted) -> str:
         fields["id"] = item.number
     body = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=10_000)
     return f"```recommendation\n{body.rstrip()}\n```"
+
+
+def with_recommendations(blocks: list[str]) -> GuidelineText:
+    """Markdown blocks (an HTML page's paragraphs, list items, headings) with each graded
+    statement replaced by its recommendation block; blocks joined by blank lines."""
+    lines = [Line(0, block) for block in blocks]
+    found = find_recommendations(lines)
+    by_start = {item.start: item for item in found}
+    result = GuidelineText("", [f for f in found if f.statement])
+    for item in result.recommendations:
+        result.scales[item.grade.scale] += 1
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if (item := by_start.get(i)) is not None:
+            if item.statement:
+                out.append(recommendation_block(item))
+            if item.tail:
+                out.append(item.tail)
+            i = item.end
+            continue
+        out.append(lines[i].text)
+        i += 1
+    result.markdown = "\n\n".join(out)
+    return result
+
+
+_STRENGTH_HEADER_RE = re.compile(r"strength|grade|class|\bcor\b|recommendation level|^level$", re.I)
+_CERTAINTY_HEADER_RE = re.compile(r"certainty|quality|level of evidence|\bloe\b|evidence", re.I)
+_STATEMENT_HEADER_RE = re.compile(r"recommendation|statement", re.I)
+
+
+def table_recommendations(header: list[str], rows: list[list[str]]) -> list[str] | None:
+    """A table with a recommendation column and a separate strength column (and perhaps a
+    certainty column): one block per row whose strength can be read; None if it is not such
+    a table. A row whose strength cannot be read is returned as plain text, ungraded."""
+    from ingest.grading import strength_rank
+
+    def column(pattern: re.Pattern[str], exclude: set[int]) -> int | None:
+        return next(
+            (i for i, h in enumerate(header) if i not in exclude and pattern.search(h)), None
+        )
+
+    strength_col = column(_STRENGTH_HEADER_RE, set())
+    certainty_col = column(
+        _CERTAINTY_HEADER_RE, {strength_col} if strength_col is not None else set()
+    )
+    taken = {c for c in (strength_col, certainty_col) if c is not None}
+    statement_col = column(_STATEMENT_HEADER_RE, taken)
+    if strength_col is None or statement_col is None:
+        return None
+    out: list[str] = []
+    for row in rows:
+        if len(row) <= max(strength_col, statement_col):
+            continue
+        statement = " ".join(row[statement_col].split())
+        raw = " ".join(row[strength_col].split())
+        label = header[strength_col].strip()
+        strength = raw
+        if re.fullmatch(r"(?:I{1,3}|IIa|IIb|[1-3][ab]?)", raw) and re.search(
+            r"class|cor", label, re.I
+        ):
+            strength = f"Class {raw}"
+        elif re.fullmatch(r"[A-DIU]", raw):
+            strength = f"{'Level' if re.search('level', label, re.I) else 'Grade'} {raw}"
+        elif raw.lower() in {"strong", "conditional", "weak"}:
+            strength = f"{raw.capitalize()} recommendation"
+        certainty = None
+        if certainty_col is not None and len(row) > certainty_col:
+            certainty = " ".join(row[certainty_col].split()) or None
+            if certainty and re.search(r"level of evidence|loe", header[certainty_col], re.I):
+                certainty = f"Level of evidence {certainty}"
+        if not statement or strength_rank(strength) == 0:
+            out.append(" | ".join(cell for cell in row if cell))
+            continue
+        grade = Grade(strength, certainty, "table")
+        item = Extracted(0, 0, 0, statement, grade)
+        out.append(recommendation_block(item))
+    return out
 
 
 # -- markdown ----------------------------------------------------------------------------------
