@@ -144,6 +144,12 @@ class Answer(BaseModel):
             walk(section)
         return out
 
+    def pages_cited(self, ref: Reference) -> list[int]:
+        """Pages of the passages a reference's citations point to ("p. 14" in references)."""
+        ids = set(ref.chunk_ids)
+        pages = {p.chunk.page for p in self.passages if p.chunk.id in ids}
+        return sorted(page for page in pages if page is not None)
+
 
 class Turn(BaseModel):
     """One exchange of a conversation."""

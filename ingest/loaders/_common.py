@@ -277,6 +277,32 @@ _SERVICE_PAGE_MARKERS = (
 )
 
 
+# A journal's first-page sidebar: these open it, and the short lines after them belong to it
+# (the address under "Correspondence to", the citation under "To cite:").
+FRONT_MATTER_START_RE = re.compile(
+    r"^(?:correspondence\s+to|to\s+cite\s*:|for\s+numbered\s+affiliations|published\s+online"
+    r"\s+first|received\s+\d|accepted\s+\d|revised\s+\d)",
+    re.IGNORECASE,
+)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def drop_front_matter(lines: list[str], short: int = 45) -> list[str]:
+    """Drop a first page's sidebar blocks: each opening line and the short lines that follow
+    it, up to a heading in capitals ('ABSTRACT') or a full-width line."""
+    out: list[str] = []
+    dropping = False
+    for line in lines:
+        if FRONT_MATTER_START_RE.match(line):
+            dropping = True
+            continue
+        if dropping and len(line) < short and not (line.isupper() and len(line) > 3):
+            continue
+        dropping = False
+        out.append(line)
+    return out
+
+
 def clean_line(line: str) -> str:
     """Ligatures and odd spaces replaced, runs of whitespace collapsed, bullets made `- `."""
     text = " ".join(line.translate(_LIGATURES).split())
@@ -294,9 +320,10 @@ def drop_duplicate_phrases(text: str) -> str:
 def is_boilerplate_line(line: str) -> bool:
     """DOIs, 'Downloaded from', 'Updated information and services ...', author lists and
     affiliations: text of the journal page, never a passage to cite."""
-    if BOILERPLATE_LINE_RE.search(line):
+    if BOILERPLATE_LINE_RE.search(line) or _EMAIL_RE.search(line):
         return True
-    if len(_AUTHOR_RE.findall(line)) >= 2:
+    authors = len(_AUTHOR_RE.findall(line))
+    if authors >= 2 or (authors and re.search(r"\b(?:authors of|on behalf of)\b", line, re.I)):
         return True
     return bool(_AFFILIATION_RE.match(line))
 

@@ -33,6 +33,7 @@ from ingest.grading import (
 from ingest.loaders._common import (
     clean_line,
     drop_duplicate_phrases,
+    drop_front_matter,
     is_boilerplate_line,
     is_service_page,
     join_hyphenated,
@@ -102,6 +103,8 @@ def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
     for number, lines in pages:
         text_lines = [clean_line(line) for line in lines]
         text_lines = [line for line in text_lines if line]
+        if len(cleaned) < 2:
+            text_lines = drop_front_matter(text_lines)
         if not text_lines or is_service_page("\n".join(text_lines)):
             continue
         cleaned.append((number, text_lines))

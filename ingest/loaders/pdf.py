@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from pathlib import Path
 
 from ingest.errors import LoaderError
 from ingest.loaders._common import LoadProblem, LoadResult, path_document_id, title_from_stem
-from ingest.loaders.guideline import clean_pages, to_markdown
-from ingest.loaders.metadata import document_fields
-from ingest.types import Document
+from ingest.loaders.guideline import Line, clean_pages, to_markdown
+from ingest.loaders.metadata import document_fields, read_sidecar
+from ingest.types import DocType, Document
 
 # pypdf logs a warning per font it cannot fully decode (it still extracts the text).
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -55,7 +56,7 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
     started = time.monotonic()
     raw: list[tuple[int, list[str]]] = []
     for number, page in enumerate(pages, start=1):
-        if time.monotonic() - started > MAX_SECONDS:
+        if number > 1 and time.monotonic() - started > MAX_SECONDS:
             reason = (
                 f"pages {number}-{len(pages)} skipped: text extraction over {MAX_SECONDS:.0f} s"
             )
@@ -75,15 +76,16 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
     lines = clean_pages(raw)
     if not lines:
         raise LoaderError(path, "PDF has no text left after removing headers and footers")
-    body = to_markdown(lines)
     fields = document_fields(
-        path,
-        info=_info(reader),
-        first_pages="\n\n".join("\n".join(r[1]) for r in raw[:3]),
-        graded=len(body.recommendations),
-        scales=body.scales,
+        path, info=_info(reader), first_pages="\n\n".join("\n".join(r[1]) for r in raw[:3])
     )
     fields.setdefault("title", title_from_stem(path))
+    body = to_markdown(_title_as_heading(lines, fields["title"]))
+    if body.recommendations:  # graded statements make it a guideline, unless a sidecar says
+        override = read_sidecar(path)
+        fields["doc_type"] = override.get("doc_type", DocType.guideline)
+        if "strength_scale" not in override:
+            fields["strength_scale"] = body.scales.most_common(1)[0][0]
     doc = Document(
         id=fields.pop("id", None) or path_document_id(path),
         text=body.markdown,
@@ -92,6 +94,20 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
     )
     result.documents.append(doc)
     return result
+
+
+def _title_as_heading(lines: list[Line], title: str) -> list[Line]:
+    """The title printed over the first lines of page 1 becomes one `# title` line: the
+    document's name, not a passage to cite."""
+    want = re.sub(r"\W+", "", title.lower())
+    joined = ""
+    for k, line in enumerate(lines[:6]):
+        joined += re.sub(r"\W+", "", line.text.lower())
+        if joined == want:
+            return [Line(lines[0].page, f"# {title}"), *lines[k + 1 :]]
+        if not want.startswith(joined):
+            break
+    return lines
 
 
 def _info(reader: object) -> dict[str, str]:
