@@ -145,8 +145,10 @@ class Answer(BaseModel):
         return out
 
     def pages_cited(self, ref: Reference) -> list[int]:
-        """Pages of the passages a reference's citations point to ("p. 14" in references)."""
-        ids = set(ref.chunk_ids)
+        """Pages of the passages the shown sentences cite under this reference ("p. 14")."""
+        ids = {
+            c.chunk_id for s in self.all_sentences() for c in s.citations if c.number == ref.number
+        }
         pages = {p.chunk.page for p in self.passages if p.chunk.id in ids}
         return sorted(page for page in pages if page is not None)
 

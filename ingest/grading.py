@@ -123,7 +123,7 @@ class Grade:
 
     strength: str
     certainty: str | None
-    scale: str  # "GRADE", "CDC", "USPSTF", "ACC/AHA", "letter grade", "AAN", "good practice"
+    scale: str  # "GRADE", "CDC", "USPSTF", "ACC/AHA", "letters", "AAN", "NICE", "good practice"
     direction: str | None = None  # "for" / "against" when the grade itself says so
 
     @property
@@ -213,7 +213,7 @@ def grade_from_match(match: re.Match[str]) -> Grade | None:
         return Grade(strength, f"Level of evidence {groups['loe']}", "ACC/AHA", direction)
     if pattern in (LETTER_RE, LETTER_LABEL_RE):
         word = (groups.get("word") or "Grade").capitalize()
-        return Grade(f"{word} {groups['g']}", None, "AAN" if word == "Level" else "letter grade")
+        return Grade(f"{word} {groups['g']}", None, "AAN" if word == "Level" else "letters")
     if pattern is GOOD_PRACTICE_RE:
         return Grade("Good practice statement", None, "good practice")
     return None

@@ -149,10 +149,8 @@ def test_grade_oxford_sign_letters_in_bullets() -> None:
         "had appropriate testing for CD before changing their diet. (Grade B)\n"
         "▸ Patients may commence gluten-free oats at diagnosis. (Grade D)"
     )
-    assert [(r.strength, r.certainty) for r in recs] == [
-        ("Grade B", "not stated"),
-        ("Grade D", "not stated"),
-    ]
+    # No certainty is printed beside a letter grade: none is stated.
+    assert [(r.strength, r.certainty) for r in recs] == [("Grade B", None), ("Grade D", None)]
     assert recs[0].statement.startswith("HLA typing should be used in individuals")
 
 

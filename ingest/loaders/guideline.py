@@ -415,22 +415,34 @@ def _intervention(item: Extracted) -> str:
     return " ".join(words[:14]) + ("…" if len(words) > 14 else "")
 
 
-def recommendation_block(item: Extracted) -> str:
-    """The ```recommendation block for a found statement (YAML, as corpus/README.md defines)."""
+def recommendation_block(item: Extracted, certainty_required: bool = True) -> str:
+    """The ```recommendation block for a found statement (YAML, as corpus/README.md defines).
+    ``certainty_required``: the document's scale is GRADE, whose blocks must state a certainty
+    ('not stated' when the source prints none)."""
     good_practice = item.grade.scale == "good practice"
-    fields: dict[str, str] = {
+    grade_scale = certainty_required or item.grade.scale == "GRADE"
+    fields: dict[str, str | None] = {
         "kind": "good-practice" if good_practice else "recommendation",
         "statement": item.statement,
         "direction": _direction(item),
         "strength": item.grade.strength,
-        "certainty": item.grade.certainty or ("not graded" if good_practice else "not stated"),
+        # Required in GRADE documents; elsewhere a certainty the source does not print is left out.
+        "certainty": item.grade.certainty
+        or ("not graded" if good_practice else "not stated" if grade_scale else None),
         "population": _population(item.statement),
         "intervention": _intervention(item),
     }
+    if fields["certainty"] is None:
+        del fields["certainty"]
     if item.number:
         fields["id"] = item.number
     body = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=10_000)
     return f"```recommendation\n{body.rstrip()}\n```"
+
+
+def _certainty_required(scales: Counter[str]) -> bool:
+    """The document's scale (its most common one) is GRADE: its blocks must state certainty."""
+    return bool(scales) and "grade" in scales.most_common(1)[0][0].lower()
 
 
 def with_recommendations(blocks: list[str]) -> GuidelineText:
@@ -442,12 +454,13 @@ def with_recommendations(blocks: list[str]) -> GuidelineText:
     result = GuidelineText("", [f for f in found if f.statement])
     for item in result.recommendations:
         result.scales[item.grade.scale] += 1
+    required = _certainty_required(result.scales)
     out: list[str] = []
     i = 0
     while i < len(lines):
         if (item := by_start.get(i)) is not None:
             if item.statement:
-                out.append(recommendation_block(item))
+                out.append(recommendation_block(item, required))
             if item.tail:
                 out.append(item.tail)
             i = item.end
@@ -543,6 +556,7 @@ def to_markdown(lines: list[Line]) -> GuidelineText:
     result = GuidelineText("", [f for f in found if f.statement])
     for item in result.recommendations:
         result.scales[item.grade.scale] += 1
+    required = _certainty_required(result.scales)
     while i < len(lines):
         line = lines[i]
         if line.page != page:
@@ -550,7 +564,7 @@ def to_markdown(lines: list[Line]) -> GuidelineText:
             parts.append(f"\n<!-- page: {page} -->\n")
         if (item := by_start.get(i)) is not None:
             if item.statement:
-                parts.append("\n" + recommendation_block(item) + "\n")
+                parts.append("\n" + recommendation_block(item, required) + "\n")
             if item.tail:
                 parts.append(item.tail)
             i = item.end

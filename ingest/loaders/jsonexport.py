@@ -57,11 +57,11 @@ def load_recommendation_export(path: Path, data: dict[str, Any]) -> LoadResult:
         if grade in _GRADES:
             block["direction"] = "against" if grade == "D" else "for"
             block["strength"] = "I statement" if grade == "I" else f"Grade {grade}"
-            block["certainty"] = "insufficient evidence" if grade == "I" else "not stated"
+            if grade == "I":  # the export prints no certainty beside a letter grade
+                block["certainty"] = "insufficient evidence"
         else:  # no readable grade: kept, and shown as ungraded
             block["direction"] = "for"
             block["strength"] = "not graded"
-            block["certainty"] = "not stated"
             result.problems.append(
                 LoadProblem(
                     str(path), f"{where}: grade {grade!r} is not A, B, C, D or I; kept ungraded"
