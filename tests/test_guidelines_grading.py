@@ -221,3 +221,18 @@ def test_repeated_statement_is_one_recommendation() -> None:
         f"Maintenance\n{statement} (12) (Strong recommendation, high-certainty evidence)",
     )
     assert len(recs) == 1
+
+
+def test_reference_lists_are_not_content() -> None:
+    refs = "\n".join(
+        f"{n}. Author{n} AB, Other CD, et al. A study of things. J Med 2019;{n}:1-9. "
+        f"https://doi.org/10.1000/x{n}"
+        for n in range(1, 20)
+    )
+    lines = clean_pages(
+        [(1, ["Prose that the guideline itself says about iron and ferritin.", "References"]),
+         (2, refs.split("\n"))]
+    )  # fmt: skip
+    text = to_markdown(lines).markdown
+    assert "iron and ferritin" in text
+    assert "et al" not in text and "doi.org" not in text

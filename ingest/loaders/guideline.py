@@ -140,7 +140,50 @@ def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
                 continue
             kept.append(drop_duplicate_phrases(line))
         out.extend(Line(number, line) for line in join_hyphenated(kept, vocabulary))
-    return out
+    return drop_reference_lists(out)
+
+
+_REFERENCES_HEADING_RE = re.compile(r"^(?:references?|bibliography|literature cited)$", re.I)
+_CITATION_LINE_RE = re.compile(
+    r"\bet al\b|\b(?:19|20)\d{2}\s*;\s*\d|\bdoi\s*:|doi\.org/|\bpmid\b|https?://"
+    r"|^\(?\d{1,3}[.)]?\s+[A-Z][\w'’-]*,?\s+[A-Z]{1,3}\b|\b(?:19|20)\d{2}\)?\.\s*$",
+    re.IGNORECASE,
+)
+_WINDOW = 4  # lines either side
+_MIN_CITATIONS = 3  # citation-like lines in a window that make it a reference list
+_MIN_RUN = 12  # lines: a shorter dense stretch is prose that cites studies, kept
+
+
+def drop_reference_lists(lines: list[Line]) -> list[Line]:
+    """Reference lists are other works, never this document's content. A line belongs to one
+    when at least three of the nine lines around it look like citations ('et al', a year and
+    volume, a DOI, a PMID, a URL), over a run of twelve lines or more; 'References' headings
+    go with them."""
+    cited = [bool(_CITATION_LINE_RE.search(line.text)) for line in lines]
+    dense = [
+        sum(cited[max(0, i - _WINDOW) : i + _WINDOW + 1]) >= _MIN_CITATIONS
+        for i in range(len(lines))
+    ]
+    drop = [False] * len(lines)
+    i = 0
+    while i < len(lines):
+        if not dense[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and dense[j]:
+            j += 1
+        if j - i >= _MIN_RUN:
+            # From the first citation to the last, the line after it included (its wrap).
+            first = next(k for k in range(i, j) if cited[k])
+            last = max(k for k in range(i, j) if cited[k])
+            for k in range(first, min(last + 2, j)):
+                drop[k] = True
+        i = j
+    for i, line in enumerate(lines):
+        if _REFERENCES_HEADING_RE.match(line.text) and any(drop[i + 1 : i + 4]):
+            drop[i] = True
+    return [line for line, dropped in zip(lines, drop, strict=True) if not dropped]
 
 
 # -- recommendations ---------------------------------------------------------------------------
