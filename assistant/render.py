@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from assistant.types import Answer, Citation, Reference, Section, Sentence
 
@@ -25,7 +26,14 @@ def _sentence(sentence: Sentence, markdown: bool, indent: str = "  ") -> str:
     return text
 
 
-def reference_line(ref: Reference) -> str:
+def pages_label(pages: Sequence[int]) -> str:
+    """'p. 14' or 'pp. 9, 14': where in the source the cited passages are."""
+    if not pages:
+        return ""
+    return f"p. {pages[0]}" if len(pages) == 1 else "pp. " + ", ".join(map(str, pages))
+
+
+def reference_line(ref: Reference, pages: Sequence[int] = ()) -> str:
     doc = ref.document
     parts = [doc.title.rstrip(".") + "."]
     source = ", ".join(p for p in (doc.organization, doc.journal) if p)
@@ -35,6 +43,8 @@ def reference_line(ref: Reference) -> str:
         parts.append(ref.citation.rstrip(".") + ".")
     elif doc.year:
         parts.append(f"{doc.year}.")
+    if pages:
+        parts.append(pages_label(pages) + ".")
     if doc.doi:
         parts.append(f"doi:{doc.doi}")
     elif doc.url:
@@ -59,7 +69,9 @@ def to_markdown(answer: Answer) -> str:
             _markdown_section(section, lines, level=2)
     if answer.references:
         lines.append("## References")
-        lines.extend(f"{r.number}. {reference_line(r)}" for r in answer.references)
+        lines.extend(
+            f"{r.number}. {reference_line(r, answer.pages_cited(r))}" for r in answer.references
+        )
         lines.append("")
     if answer.disclaimer:
         lines.append("---")
@@ -102,7 +114,9 @@ def to_text(answer: Answer) -> str:
         walk(section, 0)
     if answer.references:
         lines.append("REFERENCES")
-        lines.extend(f"  {r.number}. {reference_line(r)}" for r in answer.references)
+        lines.extend(
+            f"  {r.number}. {reference_line(r, answer.pages_cited(r))}" for r in answer.references
+        )
         lines.append("")
     if answer.disclaimer:
         lines.append(answer.disclaimer)

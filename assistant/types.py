@@ -153,6 +153,14 @@ class Answer(BaseModel):
             walk(section)
         return out
 
+    def pages_cited(self, ref: Reference) -> list[int]:
+        """Pages of the passages the shown sentences cite under this reference ("p. 14")."""
+        ids = {
+            c.chunk_id for s in self.all_sentences() for c in s.citations if c.number == ref.number
+        }
+        pages = {p.chunk.page for p in self.passages if p.chunk.id in ids}
+        return sorted(page for page in pages if page is not None)
+
 
 class Turn(BaseModel):
     """One exchange of a conversation."""

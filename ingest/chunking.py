@@ -367,18 +367,46 @@ def _pack_texts(
     return pieces
 
 
+_LIST_UNIT_RE = re.compile(r"(?:[-*+•]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+
+
+def _groups(units: list[_Unit], budget: int) -> list[list[_Unit]]:
+    """Units that must share a chunk: a list's lead-in ('... include:') with its items, when
+    they fit the budget together; every other unit alone."""
+    groups: list[list[_Unit]] = []
+    i = 0
+    while i < len(units):
+        unit = units[i]
+        j = i + 1
+        if unit.text.rstrip().endswith(":"):
+            while j < len(units) and (
+                (units[j].sep == "\n" and _LIST_UNIT_RE.match(units[j].text))
+                or (units[j].sep == " " and j > i + 1)
+            ):
+                j += 1
+        group = units[i:j]
+        if len(group) > 1 and sum(u.tokens for u in group) > budget:
+            group = [unit]
+            j = i + 1
+        groups.append(group)
+        i = j
+    return groups
+
+
 def _pack(units: list[_Unit], budget: int, overlap: int) -> list[list[_Unit]]:
-    """Greedy packing; each new chunk starts with whole trailing sentences of the last one."""
+    """Greedy packing; each new chunk starts with whole trailing sentences of the last one.
+    A list and its lead-in are one group: the chunk breaks before the lead-in, not inside."""
     chunks: list[list[_Unit]] = []
     current: list[_Unit] = []
     total = 0
-    for unit in units:
-        if current and total + unit.tokens > budget:
+    for group in _groups(units, budget):
+        size = sum(u.tokens for u in group)
+        if current and total + size > budget:
             chunks.append(current)
-            current = _carry(current, overlap, budget - unit.tokens)
+            current = _carry(current, overlap, budget - size)
             total = sum(u.tokens for u in current)
-        current.append(unit)
-        total += unit.tokens
+        current.extend(group)
+        total += size
     if current:
         chunks.append(current)
     return chunks

@@ -34,7 +34,7 @@ from ingest.tokens import default_token_counter
 from ingest.types import Chunk, Document, sha256_hex
 
 # Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
-CHUNK_FORMAT = "3"
+CHUNK_FORMAT = "4"  # 4: published guidelines read as such (pages, grades), lists kept whole
 
 
 class Progress(Protocol):

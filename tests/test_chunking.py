@@ -444,3 +444,28 @@ def test_token_counter_counts_content_tokens_without_truncation(counter: TokenCo
 def test_token_counter_needs_a_tokenizer_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"tokenizer\.json"):
         TokenCounter(tmp_path)
+
+
+def test_a_list_stays_with_its_lead_in() -> None:
+    """The chunk breaks before 'Interventions may include:', never between it and its items."""
+    lead = "Interventions may include:"
+    items = "\n".join(f"- item number {n} of the list" for n in range(1, 6))
+    prose = " ".join(f"Sentence {n} fills the section with plain words." for n in range(1, 6))
+    text = f"{prose}\n\n{lead}\n{items}"
+    settings = ChunkingSettings(max_tokens=50, overlap_tokens=0)
+    chunks = chunk_document(doc(text), settings, WordCounter())
+    holding = [c for c in chunks if lead in c.text]
+    assert len(holding) == 1
+    assert all(f"item number {n} " in holding[0].text for n in range(1, 6))
+    assert len(chunks) >= 2, "the budget forces a break: it comes before the lead-in"
+
+
+def test_a_list_longer_than_the_budget_is_still_cut() -> None:
+    items = "\n".join(f"- item number {n} of a long list" for n in range(1, 30))
+    chunks = chunk_document(
+        doc(f"Options include:\n{items}"),
+        ChunkingSettings(max_tokens=40, overlap_tokens=0),
+        WordCounter(),
+    )
+    assert len(chunks) > 1
+    assert all(WordCounter().count(c.text) <= 40 - SPECIAL_TOKENS for c in chunks)

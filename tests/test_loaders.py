@@ -212,12 +212,13 @@ def test_pdf_pages_become_page_markers(tmp_path: Path) -> None:
     )
     [doc] = load_file(path)
     assert doc.title == "A review of iron"
-    assert re.search(r"<!-- page: 1 -->\n\nIron and restless legs\nFerritin guides", doc.text)
+    assert re.search(r"<!-- page: 1 -->\n\n## Iron and restless legs\n\nFerritin guides", doc.text)
     assert "<!-- page: 2 -->\n\nPage two says more." in doc.text
     chunks = chunk_document(doc)
-    assert [(c.page, c.text) for c in chunks] == [
-        (1, "Iron and restless legs Ferritin guides therapy."),
-        (2, "Page two says more."),
+    # The short line without closing punctuation is a heading: a section, never chunk text.
+    assert [(c.page, c.section_path, c.text) for c in chunks] == [
+        (1, ["Iron and restless legs"], "Ferritin guides therapy."),
+        (2, ["Iron and restless legs"], "Page two says more."),
     ]
 
 
@@ -434,3 +435,22 @@ def test_iter_files_is_fast_on_thousands_of_files(tmp_path: Path) -> None:
     assert len(files) == 3000 - 30 * 10
     assert files == sorted(files)
     assert elapsed < 2.0, f"{elapsed:.2f} s for 3,000 files"
+
+
+def test_pdf_reading_is_bounded_in_pages_and_time(tmp_path: Path, monkeypatch) -> None:
+    """A huge or pathological PDF cannot hold an ingest: pages past MAX_PAGES, and pages
+    after MAX_SECONDS of extraction, are skipped with a reason; what was read is kept."""
+    import ingest.loaders.pdf as pdf_loader
+
+    words = ["Ferritin guides iron.", "Dialysis changes doses.", "Sleep is assessed.", "End."]
+    path = make_pdf(tmp_path / "long.pdf", [[w] for w in words])
+    monkeypatch.setattr(pdf_loader, "MAX_PAGES", 3)
+    result = load_file_result(path)
+    assert "<!-- page: 3 -->" in result.documents[0].text
+    assert "<!-- page: 4 -->" not in result.documents[0].text
+    assert any("first 3 of 4 pages" in p.reason for p in result.problems)
+    monkeypatch.setattr(pdf_loader, "MAX_SECONDS", 0.0)
+    result = load_file_result(path)
+    assert "<!-- page: 1 -->" in result.documents[0].text
+    assert "<!-- page: 2 -->" not in result.documents[0].text
+    assert any("pages 2-3 skipped: text extraction over 0 s" in p.reason for p in result.problems)

@@ -330,6 +330,7 @@ def test_passage_rows_list_scores_ranks_and_what_is_cited():
         "document": "aasm-2025",
         "type": "guideline, current",
         "section": "Recommendations > Adults",
+        "page": None,
         "cited as": "[1]",
     }
     assert rows[1]["dense"] is None and rows[1]["BM25 rank"] == 1
@@ -516,7 +517,9 @@ def test_seed_question_is_answered_in_the_product_layout(app_env):
         assert f"#### {heading}" in text
     assert text.index(RESLEG_NOTE) < text.index("**Summary.**") < text.index("From the Guidelines")
     assert text.index("Recommended (strong, for)") < text.index("Suggested (conditional, for)")
-    assert re.search(r"\. \[1\]", text)  # citation numbers
+    # Citation numbers link to their passage; the viewer holds it, cited sentence marked.
+    link = re.search(r"\. \\\[\[1\]\(#(a0-p[0-9a-f]{12})\)", text)
+    assert link and f'id="{link.group(1)}"' in text and "<mark>" in text
     assert "_(grading" in text  # grade caveats in italics
     assert "](https://doi.org/" in text
     assert "not medical advice" in reply.caption[0].value
@@ -617,13 +620,12 @@ def chromium() -> tuple[str, str]:
     return chrome, driver
 
 
-@pytest.fixture
-def streamlit_server(corpus_index, tmp_path):
+def _streamlit(index: Path, tmp_path: Path):
     """`streamlit run ui/app.py` on a free loopback port, as a user would start it."""
     port = free_port()
     env = {
         **os.environ,
-        "CLINIQ_STORE__INDEX_DIR": str(corpus_index),
+        "CLINIQ_STORE__INDEX_DIR": str(index),
         "CLINIQ_LEXICON_DIR": str(CORPUS_DIR / "lexicon"),
         "CLINIQ_LLM__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
@@ -632,19 +634,44 @@ def streamlit_server(corpus_index, tmp_path):
     command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
     url = f"http://127.0.0.1:{port}"
     ready = answers_http(f"{url}/_stcore/health")
-    with serving(command, tmp_path / "streamlit.log", ready, "streamlit", cwd=REPO_ROOT, env=env):
+    return serving(
+        command, tmp_path / "streamlit.log", ready, "streamlit", cwd=REPO_ROOT, env=env
+    ), url
+
+
+@pytest.fixture
+def streamlit_server(corpus_index, tmp_path):
+    server, url = _streamlit(corpus_index, tmp_path)
+    with server:
         yield url
 
 
-@pytest.mark.integration
-def test_seed_question_in_headless_chromium(chromium, streamlit_server, tmp_path, monkeypatch):
+SHARED_GUIDELINES = REPO_ROOT.parent / "shared" / "guidelines"
+
+
+@pytest.fixture
+def guideline_server(embedder, tmp_path):
+    """The UI on an index of one real guideline PDF (the BSG coeliac guideline, 22 pages)."""
+    from ingest.pipeline import ingest_paths
+    from ingest.settings import Settings
+
+    pdf = SHARED_GUIDELINES / "bsg-coeliac-2014.pdf"
+    if not pdf.is_file():
+        pytest.skip(f"{pdf} is absent: the shared real guidelines are needed for this test")
+    settings = Settings()
+    settings.store.index_dir = tmp_path / "guideline-index"
+    report = ingest_paths([pdf], settings, embedder=embedder)
+    assert not report.skipped, report.skipped
+    server, url = _streamlit(settings.store.index_dir, tmp_path)
+    with server:
+        yield url
+
+
+def _browser(chromium, tmp_path, monkeypatch):
     chrome, chromedriver = chromium
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
-        from selenium.webdriver.support.ui import WebDriverWait
     except ImportError:
         pytest.fail("selenium is missing: pip install selenium (part of the dev extra)")
     monkeypatch.setenv("SE_AVOID_STATS", "true")  # Selenium Manager is not used; be sure
@@ -664,29 +691,104 @@ def test_seed_question_in_headless_chromium(chromium, streamlit_server, tmp_path
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    return webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+
+
+def _ask_in_browser(driver, url: str, question: str):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait = WebDriverWait(driver, APP_TIMEOUT_S, poll_frequency=0.5)
+    box = wait.until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")
+    )
+    box.send_keys(question)
+    box.send_keys(Keys.ENTER)
+    wait.until(lambda d: "Answered by the offline answerer" in d.page_source)
+    return wait
+
+
+def _open_first_citation(driver, wait):
+    """Click the first [n] of the answer; the passage it opens is returned once visible."""
+    from selenium.webdriver.common.by import By
+
+    link = driver.find_element(By.CSS_SELECTOR, "a[href^='#a0-p']")
+    target = link.get_attribute("href").split("#", 1)[1]
+    box = driver.find_element(By.ID, target)
+    assert not box.is_displayed(), "a passage is closed until its number is clicked"
+    time.sleep(1)  # let a resized window lay out before scrolling
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", link)
+    time.sleep(0.5)
+    link.click()
+    wait.until(lambda d: d.find_element(By.ID, target).is_displayed())
+    return driver.find_element(By.ID, target)
+
+
+def _screenshot(driver, tmp_path: Path, name: str) -> Path:
+    """A screenshot of the page as it is; also into $SCREENSHOT_DIR when set (the
+    screenshots in docs/screenshots/ are made this way)."""
+    time.sleep(1)
+    shot = tmp_path / name
+    driver.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if out := os.environ.get("SCREENSHOT_DIR"):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(out) / name)
+    print(f"screenshot: {shot}")
+    return shot
+
+
+def _full_height(driver) -> None:
+    """The chat scrolls inside the page: make the window as tall as the conversation."""
+    height = driver.execute_script(
+        "return Math.max(...Array.from(document.querySelectorAll('*'), e => e.scrollHeight))"
+    )
+    driver.set_window_size(1280, min(height + 150, 16000))
+
+
+@pytest.mark.integration
+def test_seed_question_in_headless_chromium(chromium, streamlit_server, tmp_path, monkeypatch):
+    from selenium.webdriver.common.by import By
+
+    driver = _browser(chromium, tmp_path, monkeypatch)
     try:
-        driver.get(streamlit_server)
-        wait = WebDriverWait(driver, APP_TIMEOUT_S, poll_frequency=0.5)
-        box = wait.until(
-            lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid='stChatInputTextArea']")
-        )
-        box.send_keys(SEED)
-        box.send_keys(Keys.ENTER)
-        wait.until(lambda d: "Answered by the offline answerer" in d.page_source)
+        wait = _ask_in_browser(driver, streamlit_server, SEED)
         page = driver.find_element(By.TAG_NAME, "body").text
         assert RESLEG_NOTE in page
         assert "From the Guidelines" in page and "References" in page
         assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
-        # The chat scrolls inside the page: make the window as tall as the conversation.
-        height = driver.execute_script(
-            "return Math.max(...Array.from(document.querySelectorAll('*'), e => e.scrollHeight))"
+        _full_height(driver)
+        _screenshot(driver, tmp_path, "ui-seed-answer.png")
+        driver.set_window_size(1280, 1000)
+        passage = _open_first_citation(driver, wait)
+        assert passage.find_elements(By.TAG_NAME, "mark"), "the cited sentence is highlighted"
+        _screenshot(driver, tmp_path, "ui-citation-opens-passage.png")
+    finally:
+        driver.quit()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_guideline_pdf_citation_shows_its_page_in_chromium(
+    chromium, guideline_server, tmp_path, monkeypatch
+):
+    from selenium.webdriver.common.by import By
+
+    driver = _browser(chromium, tmp_path, monkeypatch)
+    try:
+        wait = _ask_in_browser(
+            driver,
+            guideline_server,
+            "Which serology is used to diagnose coeliac disease in adults?",
         )
-        driver.set_window_size(1280, min(height + 150, 16000))
-        time.sleep(1)
-        shot = tmp_path / "ui-seed-answer.png"
-        driver.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
-        print(f"screenshot: {shot}")
+        page = driver.find_element(By.TAG_NAME, "body").text
+        assert "British Society of Gastroenterology" in page  # references name the organization
+        assert re.search(r"\bpp?\. \d+", page), "references show the page"
+        passage = _open_first_citation(driver, wait)
+        assert re.search(r"\bp\. \d+", passage.text), "the opened passage shows its page"
+        assert passage.find_elements(By.TAG_NAME, "mark"), "the cited sentence is highlighted"
+        _screenshot(driver, tmp_path, "ui-guideline-pdf-passage-page.png")
     finally:
         driver.quit()

@@ -24,7 +24,9 @@ from ui.backend import (
     probe_llm,
 )
 from ui.view import (
+    PASSAGE_CSS,
     answer_blocks,
+    cited_passages_html,
     escape,
     follow_up_reading,
     passage_rows,
@@ -61,6 +63,7 @@ PASSAGE_COLUMNS = {
     "dense rank": st.column_config.NumberColumn(width="small"),
     "BM25": st.column_config.NumberColumn(format="%.2f", help="BM25 keyword score"),
     "BM25 rank": st.column_config.NumberColumn(width="small"),
+    "page": st.column_config.NumberColumn(width="small", help="Page of the source"),
     "cited as": st.column_config.TextColumn(help="Reference numbers the answer cites it by"),
 }
 
@@ -155,25 +158,29 @@ def sidebar(engine: Engine | None, settings: Settings) -> bool:
     return use_llm
 
 
-def show_exchange(exchange: Exchange) -> None:
+def show_exchange(exchange: Exchange, index: int) -> None:
     with st.chat_message("user"):
         st.markdown(escape(exchange.question))
     with st.chat_message("assistant"):
-        show_reply(exchange)
+        show_reply(exchange, index)
 
 
-def show_reply(exchange: Exchange) -> None:
+def show_reply(exchange: Exchange, index: int) -> None:
     if exchange.error:
         st.error(exchange.error)
     elif exchange.answer is not None:
-        show_answer(exchange.answer)
+        show_answer(exchange.answer, f"a{index}")
 
 
-def show_answer(answer: Answer) -> None:
+def show_answer(answer: Answer, anchor: str) -> None:
     reading = follow_up_reading(answer)
     if reading:
         st.caption(":material/forum: " + reading)
-    for block in answer_blocks(answer):
+    viewer = cited_passages_html(answer, anchor)
+    for block in answer_blocks(answer, anchor):
+        if block.kind == "references" and viewer:
+            # The passage a clicked [n] opens, with the cited sentence highlighted.
+            st.markdown(PASSAGE_CSS + viewer, unsafe_allow_html=True)
         if block.kind == "notes":
             st.info(block.markdown, icon=":material/translate:")
         elif block.kind == "abstention":
@@ -259,15 +266,15 @@ def main() -> None:
     question = typed or st.session_state.pop("pending_question", None)
     if not chat.exchanges and not question:
         welcome()
-    for exchange in chat.exchanges:
-        show_exchange(exchange)
+    for index, exchange in enumerate(chat.exchanges):
+        show_exchange(exchange, index)
     if question:
         with st.chat_message("user"):
             st.markdown(escape(question))
         with st.chat_message("assistant"):
             with st.spinner("Searching the guidelines and checking every citation…"):
                 exchange = answer_question(engine, question, use_llm)
-            show_reply(exchange)
+            show_reply(exchange, len(chat.exchanges))
         chat.exchanges.append(exchange)
 
 

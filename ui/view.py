@@ -8,13 +8,16 @@ renderers, it adds no content, only layout and links.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from itertools import pairwise
 from urllib.parse import quote
 
-from assistant.render import citation_marks, reference_line
-from assistant.types import Answer, Reference, Section, Sentence
+from assistant.render import pages_label, reference_line
+from assistant.types import Answer, Citation, Reference, Section, Sentence
+from ingest.chunking import split_sentences
+from ingest.types import Chunk
 
 # Characters Streamlit's Markdown would read as formatting, LaTeX, links or strikethrough.
 _SPECIAL = re.compile(r"([\\`*_\[\]$~|])")
@@ -37,11 +40,29 @@ def escape(text: str) -> str:
     return "\\" + out if out.startswith(("#", ">", "+", "-")) else out
 
 
-def sentence_markdown(sentence: Sentence) -> str:
-    """The sentence, its citation numbers, and its caveat in grey italics: not part of the
-    claim, but read with it."""
+def citation_links(citations: list[Citation], anchor: str | None) -> str:
+    """'[1, 3]' with each number a link to the passage that sentence cites, in the viewer
+    (``anchor`` prefixes the ids of one answer); plain marks without an anchor."""
+    first: dict[int, str] = {}
+    for citation in citations:
+        first.setdefault(citation.number, citation.chunk_id)
+    if not first:
+        return ""
+    if anchor is None:
+        return "[" + ", ".join(map(str, sorted(first))) + "]"
+    links = ", ".join(f"[{n}](#{passage_id(anchor, first[n])})" for n in sorted(first))
+    return f"\\[{links}\\]"
+
+
+def passage_id(anchor: str, chunk_id: str) -> str:
+    return f"{anchor}-p{chunk_id[:12]}"
+
+
+def sentence_markdown(sentence: Sentence, anchor: str | None = None) -> str:
+    """The sentence, its citation numbers (links to the cited passage when ``anchor`` is
+    given), and its caveat in grey italics: not part of the claim, but read with it."""
     text = escape(sentence.text)
-    marks = citation_marks(sentence.citations)
+    marks = citation_links(sentence.citations, anchor)
     if marks:
         text = f"{text} {marks}"
     if sentence.caveat:
@@ -60,15 +81,15 @@ def heading_color(key: str) -> str | None:
     return None
 
 
-def section_markdown(section: Section, level: int = _TOP_LEVEL) -> str:
+def section_markdown(section: Section, level: int = _TOP_LEVEL, anchor: str | None = None) -> str:
     title = escape(section.title)
     color = heading_color(section.key)
     if color:
         title = f":{color}[{title}]"
     parts = [f"{'#' * min(level, 6)} {title}"]
     if section.sentences:
-        parts.append("\n".join(f"- {sentence_markdown(s)}" for s in section.sentences))
-    parts.extend(section_markdown(sub, level + 1) for sub in section.subsections)
+        parts.append("\n".join(f"- {sentence_markdown(s, anchor)}" for s in section.sentences))
+    parts.extend(section_markdown(sub, level + 1, anchor) for sub in section.subsections)
     return "\n\n".join(parts)
 
 
@@ -79,8 +100,8 @@ def notes_markdown(section: Section) -> str:
     return "\n".join(f"- {n}" for n in notes)
 
 
-def summary_markdown(section: Section) -> str:
-    return "**Summary.** " + " ".join(sentence_markdown(s) for s in section.sentences)
+def summary_markdown(section: Section, anchor: str | None = None) -> str:
+    return "**Summary.** " + " ".join(sentence_markdown(s, anchor) for s in section.sentences)
 
 
 def abstention_markdown(section: Section, nearest_topics: list[str]) -> str:
@@ -116,9 +137,9 @@ def reference_links(ref: Reference) -> list[tuple[str, str]]:
     return links
 
 
-def reference_markdown(ref: Reference) -> str:
+def reference_markdown(ref: Reference, pages: list[int] | None = None) -> str:
     """``reference_line`` with its DOI/URL and PMID made links; the text is otherwise the same."""
-    line = reference_line(ref)
+    line = reference_line(ref, pages or ())
     out: list[str] = []
     position = 0
     for label, href in reference_links(ref):
@@ -132,33 +153,38 @@ def reference_markdown(ref: Reference) -> str:
     return "".join(out)
 
 
-def references_markdown(references: list[Reference]) -> str:
+def references_markdown(
+    references: list[Reference], pages: dict[int, list[int]] | None = None
+) -> str:
+    pages = pages or {}
     lines = [f"{'#' * _TOP_LEVEL} References", ""]
     numbers = [r.number for r in references]
     consecutive = all(b == a + 1 for a, b in pairwise(numbers))
     for ref in references:
         # A Markdown list renumbers its items: only let it when that keeps our numbers.
         number = f"{ref.number}." if consecutive else f"{ref.number}\\."
-        lines.append(f"{number} {reference_markdown(ref)}")
+        lines.append(f"{number} {reference_markdown(ref, pages.get(ref.number))}")
         if not consecutive:
             lines.append("")
     return "\n".join(lines).rstrip()
 
 
-def answer_blocks(answer: Answer) -> list[Block]:
-    """The answer in reading order: notes first, references and disclaimer last."""
+def answer_blocks(answer: Answer, anchor: str | None = None) -> list[Block]:
+    """The answer in reading order: notes first, references and disclaimer last. With an
+    ``anchor``, each citation number links to its passage (see ``cited_passages_html``)."""
     blocks: list[Block] = []
     for section in answer.sections:
         if section.key == "notes":
             blocks.append(Block("notes", notes_markdown(section)))
         elif section.key == "summary":
-            blocks.append(Block("summary", summary_markdown(section)))
+            blocks.append(Block("summary", summary_markdown(section, anchor)))
         elif section.key == "abstention":
             blocks.append(Block("abstention", abstention_markdown(section, answer.nearest_topics)))
         else:
-            blocks.append(Block(section.key, section_markdown(section)))
+            blocks.append(Block(section.key, section_markdown(section, anchor=anchor)))
     if answer.references:
-        blocks.append(Block("references", references_markdown(answer.references)))
+        pages = {r.number: answer.pages_cited(r) for r in answer.references}
+        blocks.append(Block("references", references_markdown(answer.references, pages)))
     if answer.disclaimer:
         blocks.append(Block("disclaimer", escape(answer.disclaimer)))
     return blocks
@@ -191,6 +217,7 @@ def passage_rows(answer: Answer) -> list[dict[str, object]]:
             "document": p.document.id,
             "type": f"{p.document.doc_type}, {p.document.status}",
             "section": p.chunk.heading,
+            "page": p.chunk.page,
             "cited as": citation_marks_for(cited.get(p.chunk.id)),
         }
         for p in answer.passages
@@ -211,6 +238,8 @@ def passage_texts(answer: Answer, limit: int = 700) -> str:
         where = escape(p.document.title) + (
             f" › {escape(p.chunk.heading)}" if p.chunk.heading else ""
         )
+        if p.chunk.page is not None:
+            where += f", {pages_label([p.chunk.page])}"
         parts.append(f"**{p.rank}.** {where}\n\n> {escape(text)}")
     return "\n\n".join(parts)
 
@@ -245,3 +274,75 @@ def timings_line(answer: Answer) -> str:
     head = f"Answered by {who}" + (f" in {total / 1000:.2f} s" if total is not None else "")
     tail = " · ".join(f"{name} {ms:.0f} ms" for name, ms in steps.items())
     return f"{head} — {tail}" if tail else head
+
+
+# -- the passage viewer ------------------------------------------------------------------------
+
+#: Hidden until its citation number is clicked (the link's #target), then shown and framed.
+PASSAGE_CSS = """<style>
+.cliniq-passage { display: none; border-left: 3px solid #1c83e1; padding: 0.4rem 0.8rem;
+  margin: 0.5rem 0; background: rgba(28, 131, 225, 0.06); border-radius: 0.25rem; }
+.cliniq-passage:target { display: block; }
+.cliniq-passage mark { background: #ffe58a; padding: 0 0.1rem; }
+.cliniq-passage .where { font-size: 0.85rem; color: #555; }
+</style>"""
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD_RE.findall(text.lower()) if len(w) > 2}
+
+
+def cited_sentence_spans(chunk_text: str, claims: list[str]) -> list[str]:
+    """The passage's sentences, each cited one (the best match of each claim that cites the
+    passage, by shared words) wrapped in <mark>; HTML-escaped."""
+    sentences = split_sentences(chunk_text) or [chunk_text]
+    marked: set[int] = set()
+    for claim in claims:
+        words = _words(claim)
+        if not words:
+            continue
+        scores = [len(words & _words(s)) / len(words | _words(s) or {""}) for s in sentences]
+        best = max(range(len(sentences)), key=scores.__getitem__)
+        if scores[best] >= 0.2:
+            marked.add(best)
+    return [
+        f"<mark>{html.escape(s)}</mark>" if i in marked else html.escape(s)
+        for i, s in enumerate(sentences)
+    ]
+
+
+def passage_where(chunk: Chunk) -> str:
+    """'Title, Organization, 2022 · p. 14 · Section': where a passage is in its source."""
+    doc = chunk.document
+    source = ", ".join(str(p) for p in (doc.title, doc.source_name, doc.year) if p)
+    parts = [source]
+    if chunk.page is not None:
+        parts.append(pages_label([chunk.page]))
+    if chunk.heading:
+        parts.append(chunk.heading)
+    return " · ".join(parts)
+
+
+def cited_passages_html(answer: Answer, anchor: str) -> str:
+    """One hidden box per cited passage, the cited sentences highlighted; clicking [n] after
+    a sentence opens the passage that sentence cites (CSS :target, no rerun)."""
+    by_id = {p.chunk.id: p.chunk for p in answer.passages}
+    claims: dict[str, list[str]] = {}
+    number_of: dict[str, int] = {}
+    for sentence in answer.all_sentences():
+        for citation in sentence.citations:
+            claims.setdefault(citation.chunk_id, []).append(sentence.text)
+            number_of.setdefault(citation.chunk_id, citation.number)
+    boxes: list[str] = []
+    for chunk_id, number in number_of.items():
+        chunk = by_id.get(chunk_id)
+        if chunk is None:
+            continue
+        spans = cited_sentence_spans(chunk.text, claims[chunk_id])
+        boxes.append(
+            f'<div class="cliniq-passage" id="{passage_id(anchor, chunk_id)}">'
+            f'<strong>[{number}]</strong> <span class="where">'
+            f"{html.escape(passage_where(chunk))}</span><p>{' '.join(spans)}</p></div>"
+        )
+    return "\n".join(boxes)

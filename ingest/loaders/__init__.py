@@ -15,6 +15,12 @@ from ingest.errors import UnsupportedFileType
 from ingest.loaders._common import LoadProblem, LoadResult, decode_text, read_checked
 from ingest.loaders.files import IGNORE_FILE, iter_files
 from ingest.loaders.html import load_html
+from ingest.loaders.jsonexport import (
+    is_recommendation_export,
+    load_recommendation_export,
+    looks_like_export,
+    parse_json,
+)
 from ingest.loaders.markdown import FRONT_MATTER_KEYS, load_markdown
 from ingest.loaders.medquad import load_medquad_jsonl, load_medquad_xml
 from ingest.loaders.pdf import load_pdf
@@ -43,8 +49,19 @@ _TEXT_LOADERS: dict[str, Callable[[Path, str], LoadResult]] = {
     ".txt": load_text,
     ".xml": load_medquad_xml,
     ".jsonl": load_medquad_jsonl,
-    ".json": load_pubmedqa,
+    ".json": lambda path, text: _load_json(path, text),
 }
+
+
+def _load_json(path: Path, text: str) -> LoadResult:
+    """A guideline recommendation export (USPSTF ePSS API) or PubMedQA, told apart by shape."""
+    if looks_like_export(text):
+        data = parse_json(path, text)
+        if is_recommendation_export(data):
+            return load_recommendation_export(path, data)  # type: ignore[arg-type]
+    return load_pubmedqa(path, text)
+
+
 _BYTES_LOADERS: dict[str, Callable[[Path, bytes], LoadResult]] = {
     ".html": load_html,
     ".htm": load_html,

@@ -228,3 +228,151 @@ def closest(word: str, options: Iterable[str]) -> str | None:
 def did_you_mean(word: str, options: Iterable[str]) -> str:
     match = closest(word, options)
     return f" (did you mean {match!r}?)" if match else ""
+
+
+# -- text cleaning (PDF and HTML) --------------------------------------------------------------
+
+_LIGATURES = str.maketrans(
+    {
+        "\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
+        "\ufb05": "st", "\ufb06": "st", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+        "\u00ad": "", "\u200b": "", "\ufeff": "", "\u2011": "-", "\u2010": "-",
+    }
+)  # fmt: skip
+_BULLET_RE = re.compile(r"^[ \t]*[▸►▶●■□◆◇○•▪‣◦∙·⁃][ \t]*")
+_DUPLICATE_PHRASE_RE = re.compile(r"\b((?:[\w'’-]+[ \t]+){1,6}[\w'’-]+)[ \t]+\1\b", re.IGNORECASE)
+
+# Lines that are journal or publisher furniture, never content to cite.
+BOILERPLATE_LINE_RE = re.compile(
+    r"""(?ix)
+    ^(?:doi\s*:|https?://(?:dx\.)?doi\.org/)
+    | \bdoi\s*:?\s*10\.\d{4,9}/\S+(?:\s+\d{1,4})?\s*$
+    | updated\ information\ and\ services\ can\ be\ found
+    | ^downloaded\ from\b | \bdownloaded\ from\s+\S+\.(?:com|org)\b
+    | \bpublished\ by\ (?:group\.bmj\.com|gut\.bmj\.com|\S+\.com)\b
+    | ^to\ cite\s*: | ^correspondence\ to\b
+    | ^(?:received|revised|accepted)\s+\d{1,2}\s+[a-z]+\s+\d{4}
+    | ^published\ online\ first | ^for\ numbered\ affiliations | ^(?:e-?mail\s+)?alerting\ service
+    | ^receive\ free\ email\ alerts | ^to\ (?:request\ permissions|order\ reprints|subscribe\ to)\b
+    | ^this\ article\ cites\ \d+\ articles | ^articles\ on\ similar\ topics | ^topic\ collections?$
+    | ^these\ include\s*: | ^reprints?\ and\ permissions | ^isbn\s+[\d-]{10,}
+    | ^all\ rights\ reserved\.?$ | ^(?:©|\(c\)|copyright)\s.{0,80}\d{4}\s*\.?\s*$
+    | ^\[please\ include\ day\ month
+    """
+)
+# "Jonas F Ludvigsson,1,2 Julio C Bai,3": names with affiliation numbers.
+_AUTHOR_RE = re.compile(r"[A-Z][\w'’-]+(?:\s+[A-Z][\w'’.-]*){1,3},\s?\d{1,2}(?:,\d{1,2})*\b")
+_AFFILIATION_RE = re.compile(
+    r"^\d{1,2}\s?(?:Department|Division|Unit|Institute|School|Faculty|Centre|Center|Clinic"
+    r"|Laboratory|Hospital|University)\b"
+)
+# Whole pages that are a journal's cover or service sheet.
+_SERVICE_PAGE_MARKERS = (
+    "updated information and services",
+    "email alerting service",
+    "to request permissions go to",
+    "to order reprints go to",
+    "to subscribe to",
+    "this article cites",
+)
+
+
+# A journal's first-page sidebar: these open it, and the short lines after them belong to it
+# (the address under "Correspondence to", the citation under "To cite:").
+FRONT_MATTER_START_RE = re.compile(
+    r"^(?:correspondence\s+to|to\s+cite\s*:|for\s+numbered\s+affiliations|published\s+online"
+    r"\s+first|received\s+\d|accepted\s+\d|revised\s+\d)",
+    re.IGNORECASE,
+)
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def drop_front_matter(lines: list[str], short: int = 45) -> list[str]:
+    """Drop a first page's sidebar blocks: each opening line and the short lines that follow
+    it, up to a heading in capitals ('ABSTRACT') or a full-width line."""
+    out: list[str] = []
+    dropping = False
+    for line in lines:
+        if FRONT_MATTER_START_RE.match(line):
+            dropping = True
+            continue
+        if dropping and len(line) < short and not (line.isupper() and len(line) > 3):
+            continue
+        dropping = False
+        out.append(line)
+    return out
+
+
+def clean_line(line: str) -> str:
+    """Ligatures and odd spaces replaced, runs of whitespace collapsed, bullets made `- `."""
+    text = " ".join(line.translate(_LIGATURES).split())
+    if _BULLET_RE.match(text):
+        text = "- " + _BULLET_RE.sub("", text)
+    return text
+
+
+def drop_duplicate_phrases(text: str) -> str:
+    """'Guidelines Guidelines on core' -> 'Guidelines on core': a phrase of two to seven words
+    printed twice in a row is an extraction artefact (a heading drawn twice), not content."""
+    return _DUPLICATE_PHRASE_RE.sub(r"\1", text)
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """DOIs, 'Downloaded from', 'Updated information and services ...', author lists and
+    affiliations: text of the journal page, never a passage to cite."""
+    if BOILERPLATE_LINE_RE.search(line) or _EMAIL_RE.search(line):
+        return True
+    authors = len(_AUTHOR_RE.findall(line))
+    if authors >= 2 or (authors and re.search(r"\b(?:authors of|on behalf of)\b", line, re.I)):
+        return True
+    return bool(_AFFILIATION_RE.match(line))
+
+
+def is_service_page(text: str) -> bool:
+    """A journal's cover or service sheet (alerts, reprints, permissions): dropped whole."""
+    lowered = " ".join(text.lower().split())
+    return sum(marker in lowered for marker in _SERVICE_PAGE_MARKERS) >= 2
+
+
+def join_hyphenated(lines: list[str], vocabulary: set[str]) -> list[str]:
+    """Join words hyphenated at line ends: 'con-' + 'sidered' -> 'considered'.
+
+    The hyphen is kept when the hyphenated form is a word elsewhere in the document and the
+    joined one is not ('low-' + 'certainty' -> 'low-certainty'), or when either side is not
+    lowercase letters ('DQ2-' + 'positive').
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        while (
+            line.endswith("-")
+            and i + 1 < len(lines)
+            and (m := re.search(r"([A-Za-z]+)-$", line))
+            and (n := re.match(r"([a-z][\w'’]*)(.*)$", lines[i + 1]))
+            and not line.endswith("--")
+        ):
+            left, right, rest = m.group(1), n.group(1), n.group(2)
+            joined = left + right
+            keep = (
+                not left.islower()
+                or (f"{left}-{right}".lower() in vocabulary and joined.lower() not in vocabulary)
+                or (
+                    joined.lower() not in vocabulary
+                    and right.lower() in vocabulary
+                    and left.lower() in vocabulary
+                    and len(left) > 3
+                )
+            )
+            line = line[: m.start()] + (f"{left}-{right}" if keep else joined) + rest
+            i += 1
+        out.append(line)
+        i += 1
+    return out
+
+
+def vocabulary_of(text: str) -> set[str]:
+    """Lowercased words (and hyphenated words) of a text, for `join_hyphenated`."""
+    return set(re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())) | set(
+        re.findall(r"[a-z]+", text.lower())
+    )

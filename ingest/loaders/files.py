@@ -84,7 +84,7 @@ def _walk(directory: str, inherited: list[IgnoreRule], seen_dirs: set[str]) -> I
             continue
         if is_dir:
             yield from _walk(entry.path, rules, seen_dirs)
-        elif is_file:
+        elif is_file and not entry.name.endswith(".meta.yaml"):  # a sidecar, read with its file
             yield Path(entry.path)
 
 

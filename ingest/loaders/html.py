@@ -10,13 +10,17 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from ingest.errors import LoaderError
 from ingest.loaders._common import (
     LoadResult,
+    clean_line,
     decode_text,
+    drop_duplicate_phrases,
+    is_boilerplate_line,
     path_document_id,
     reject_binary,
-    short_title,
     title_from_stem,
 )
-from ingest.types import DocType, Document
+from ingest.loaders.guideline import table_recommendations, with_recommendations
+from ingest.loaders.metadata import MAX_TITLE, document_fields
+from ingest.types import Document
 
 # Elements that are navigation, chrome or code, never article text.
 _DROP_TAGS = frozenset(
@@ -40,25 +44,51 @@ _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+
 
 def load_html(path: Path, data: bytes) -> LoadResult:
     soup = BeautifulSoup(_decode_html(path, data), "lxml")
-    title = _title(soup) or title_from_stem(path)
+    title = _title(soup)
     meta = _citation_meta(soup)
     blocks = _Blocks()
-    root = soup.body or soup
-    blocks.walk(root)
-    body = "\n\n".join(blocks.out)
-    if not body.strip():
+    blocks.walk(_main_content(soup))
+    cleaned: list[str] = []
+    for block in blocks.out:
+        text = block if block.startswith("```") else drop_duplicate_phrases(clean_line(block))
+        if not text or is_boilerplate_line(text) or (cleaned and cleaned[-1] == text):
+            continue
+        cleaned.append(text)
+    if not cleaned:
         raise LoaderError(
             path, "no text left after removing scripts, navigation, headers and footers"
         )
+    body = with_recommendations(cleaned)
+    info = {"title": str(meta.pop("title", None) or title or "")}
+    if publisher := meta.pop("publisher", None):
+        info["author"] = str(publisher)
+    fields = document_fields(
+        path,
+        info=info,
+        first_pages="\n\n".join(cleaned[:40]),
+        graded=len(body.recommendations),
+        scales=body.scales,
+        known={k: v for k, v in meta.items() if k != "publisher"},
+    )
+    fields.setdefault("title", (title or title_from_stem(path))[:MAX_TITLE])
     doc = Document(
-        id=path_document_id(path),
-        title=short_title(meta.pop("title", None) or title),
-        doc_type=DocType.research,
-        text=body,
+        id=fields.pop("id", None) or path_document_id(path),
+        text=body.markdown,
         source_path=str(path),
-        **meta,
+        **fields,
     )
     return LoadResult([doc])
+
+
+def _main_content(soup: BeautifulSoup) -> Tag:
+    """The page's main content when it marks it (<main>, role=main, one <article>)."""
+    for found in (soup.find("main"), soup.find(attrs={"role": "main"})):
+        if isinstance(found, Tag):
+            return found
+    articles = soup.find_all("article")
+    if len(articles) == 1 and isinstance(articles[0], Tag):
+        return articles[0]
+    return soup.body or soup
 
 
 def _decode_html(path: Path, data: bytes) -> str:
@@ -109,7 +139,12 @@ def _citation_meta(soup: BeautifulSoup) -> dict[str, object]:
         ("journal", "citation_journal_title"),
         ("doi", "citation_doi"),
         ("pmid", "citation_pmid"),
+        ("publisher", "citation_publisher"),
+        ("publisher", "DC.publisher"),
+        ("publisher", "dc.publisher"),
     ):
+        if key in meta:
+            continue
         if value := content(name):
             meta[key] = value
     date = content("citation_publication_date") or content("citation_date")
@@ -168,6 +203,9 @@ class _Blocks:
                 self.flush()
                 if code := child.get_text().strip("\n"):
                     self.out.append(f"```\n{code}\n```")
+            elif name == "table" and (graded := _graded_table(child)) is not None:
+                self.flush()
+                self.out.extend(graded)
             elif name == "br":
                 self._buf.append("\n")
             elif name in ("td", "th"):
@@ -188,3 +226,15 @@ class _Blocks:
         if str(tag.get("role", "")).lower() in _DROP_ROLES:
             return True
         return tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true"
+
+
+def _graded_table(table: Tag) -> list[str] | None:
+    """A recommendations table with a separate strength column: one block per row."""
+    rows = [
+        [_text(cell) for cell in tr.find_all(["td", "th"], recursive=False)]
+        for tr in table.find_all("tr")
+    ]
+    rows = [row for row in rows if any(row)]
+    if len(rows) < 2:
+        return None
+    return table_recommendations(rows[0], rows[1:])

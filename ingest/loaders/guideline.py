@@ -1,0 +1,623 @@
+"""Guidelines as published: page text -> clean Markdown with graded recommendation blocks.
+
+PDF and HTML loaders hand their text here as pages of lines. What comes back is the
+Markdown-shaped body the chunker reads: `<!-- page: N -->` markers, `##` headings, `- ` list
+items, and one ```recommendation block (the same YAML a corpus author writes) for each
+statement whose grade is printed beside it, so the chunker makes the same `Recommendation`
+chunk from a publisher's PDF as from a hand-written block.
+
+A grade may be printed after its statement ("... (Strong recommendation, moderate-certainty
+evidence)", "(recommendation category: A; evidence type: 3)", "(Grade B)"), on the next line,
+or before it (MAGICapp exports: "Strong recommendation for , High certainty evidence" then the
+statement). A statement is kept as printed; its grade is never inferred from anything but the
+printed grade.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import yaml
+
+from ingest.grading import (
+    AFTER_PATTERNS,
+    GOOD_PRACTICE_RE,
+    GRADE_BEFORE_RE,
+    NICE_ITEM_RE,
+    Grade,
+    grade_from_match,
+    nice_strength,
+)
+from ingest.loaders._common import (
+    clean_line,
+    drop_duplicate_phrases,
+    drop_front_matter,
+    is_boilerplate_line,
+    is_service_page,
+    join_hyphenated,
+    vocabulary_of,
+)
+
+_PAGE_NUMBER_RE = re.compile(
+    r"^(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s+of\s+\d{1,4})?$|^-\s*\d{1,4}\s*-$", re.I
+)
+_DIGITS_RE = re.compile(r"\d+")
+_SENTENCE_END_RE = re.compile(r"[.!?;:,]['\"”’)\]]*$")
+_LIST_ITEM_RE = re.compile(r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+)")
+_STOP_AFTER_RE = re.compile(
+    r"^(?:remarks?\b|practical info|evidence to decision|rationale\b|justification\b"
+    r"|implementation considerations|research needs|key (?:info|messages)|benefits and harms"
+    r"|certainty of the evidence|values and preferences|note\s*:|source\s*:)",
+    re.IGNORECASE,
+)
+_TITLE_LINE_RE = re.compile(r"\((?:19|20)\d{2}\)$|^(?:updated|new)$|^new,?\s+(?:19|20)\d{2}$", re.I)
+_REC_LABEL_RE = re.compile(r"^Recommendations?\s+(\d{1,3}(?:\.\d{1,3})*[a-z]?)\s*:?$", re.I)
+_SECTION_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")
+_YEAR_ONLY_RE = re.compile(r"^(?:new,?\s+)?(?:19|20)\d{2}$", re.I)
+_FOOTNOTE_MARK_RE = re.compile(r"(?<=[.)])[a-e](?=\s|$)|(?<=[a-z]{4}ing)[a-e](?= )")
+_MAX_STATEMENT_SENTENCES = 6
+_MAX_STATEMENT_CHARS = 1500
+
+
+@dataclass
+class Line:
+    page: int
+    text: str
+
+
+@dataclass
+class Extracted:
+    """A statement found with its printed grade: the lines it replaces and the block's fields."""
+
+    start: int  # index of the first line it covers
+    end: int  # index after the last line it covers
+    page: int
+    statement: str
+    grade: Grade
+    number: str | None = None
+    heading: str | None = None
+    tail: str = ""  # text printed after the grade on its last line (kept as prose)
+
+
+@dataclass
+class GuidelineText:
+    markdown: str
+    recommendations: list[Extracted] = field(default_factory=list)
+    scales: Counter[str] = field(default_factory=Counter)
+
+
+# -- page furniture ----------------------------------------------------------------------------
+
+
+def _furniture_key(line: str) -> str:
+    return _DIGITS_RE.sub("#", line.lower()).strip()
+
+
+def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
+    """Pages of raw lines -> content lines: ligatures and whitespace fixed, running headers,
+    footers, page numbers, journal boilerplate and service pages removed, hyphenated line ends
+    joined, consecutive duplicate lines dropped."""
+    cleaned: list[tuple[int, list[str]]] = []
+    for number, lines in pages:
+        text_lines = [clean_line(line) for line in lines]
+        text_lines = [line for line in text_lines if line]
+        if len(cleaned) < 2:
+            text_lines = drop_front_matter(text_lines)
+        if not text_lines or is_service_page("\n".join(text_lines)):
+            continue
+        cleaned.append((number, text_lines))
+    counts: Counter[str] = Counter()
+    edge_counts: Counter[str] = Counter()
+    for _, lines in cleaned:
+        keys = {_furniture_key(line) for line in lines}
+        counts.update(keys)
+        edge_counts.update({_furniture_key(line) for line in lines[:4] + lines[-4:]})
+    total = len(cleaned)
+    edge_floor = max(3, int(0.3 * total))
+    any_floor = max(4, int(0.6 * total))
+
+    def furniture(line: str, at_edge: bool) -> bool:
+        key = _furniture_key(line)
+        if _PAGE_NUMBER_RE.match(line):
+            return True
+        if len(line) > 160:
+            return False
+        if at_edge and edge_counts[key] >= edge_floor and total >= 3:
+            return True
+        return counts[key] >= any_floor and total >= 4 and len(line.split()) > 2
+
+    vocabulary = vocabulary_of("\n".join(line for _, lines in cleaned for line in lines))
+    out: list[Line] = []
+    for number, lines in cleaned:
+        kept: list[str] = []
+        for i, line in enumerate(lines):
+            at_edge = i < 4 or i >= len(lines) - 4
+            if furniture(line, at_edge) or is_boilerplate_line(line):
+                continue
+            if kept and line == kept[-1]:
+                continue
+            kept.append(drop_duplicate_phrases(line))
+        out.extend(Line(number, line) for line in join_hyphenated(kept, vocabulary))
+    return drop_reference_lists(out)
+
+
+_REFERENCES_HEADING_RE = re.compile(r"^(?:references?|bibliography|literature cited)$", re.I)
+_CITATION_LINE_RE = re.compile(
+    r"\bet al\b|\b(?:19|20)\d{2}\s*;\s*\d|\bdoi\s*:|doi\.org/|\bpmid\b|https?://"
+    r"|^\(?\d{1,3}[.)]?\s+[A-Z][\w'’-]*,?\s+[A-Z]{1,3}\b|\b(?:19|20)\d{2}\)?\.\s*$",
+    re.IGNORECASE,
+)
+_WINDOW = 4  # lines either side
+_MIN_CITATIONS = 3  # citation-like lines in a window that make it a reference list
+_MIN_RUN = 12  # lines: a shorter dense stretch is prose that cites studies, kept
+
+
+def drop_reference_lists(lines: list[Line]) -> list[Line]:
+    """Reference lists are other works, never this document's content. A line belongs to one
+    when at least three of the nine lines around it look like citations ('et al', a year and
+    volume, a DOI, a PMID, a URL), over a run of twelve lines or more; 'References' headings
+    go with them."""
+    cited = [bool(_CITATION_LINE_RE.search(line.text)) for line in lines]
+    dense = [
+        sum(cited[max(0, i - _WINDOW) : i + _WINDOW + 1]) >= _MIN_CITATIONS
+        for i in range(len(lines))
+    ]
+    drop = [False] * len(lines)
+    i = 0
+    while i < len(lines):
+        if not dense[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and dense[j]:
+            j += 1
+        if j - i >= _MIN_RUN:
+            # From the first citation to the last, the line after it included (its wrap).
+            first = next(k for k in range(i, j) if cited[k])
+            last = max(k for k in range(i, j) if cited[k])
+            for k in range(first, min(last + 2, j)):
+                drop[k] = True
+        i = j
+    for i, line in enumerate(lines):
+        if _REFERENCES_HEADING_RE.match(line.text) and any(drop[i + 1 : i + 4]):
+            drop[i] = True
+    return [line for line, dropped in zip(lines, drop, strict=True) if not dropped]
+
+
+# -- recommendations ---------------------------------------------------------------------------
+
+
+def _heading_like(line: str, next_text: str) -> bool:
+    """A short line without closing punctuation before a line that starts a sentence: a
+    heading, a table label or a year column ('New, 2025'), never part of a statement."""
+    if not line or _LIST_ITEM_RE.match(line) or not (line[:1].isupper() or line[:1].isdigit()):
+        return False
+    if _SENTENCE_END_RE.search(line) and not line.endswith("?"):
+        return False
+    if len(line) > 100:
+        return False
+    return not next_text or next_text[:1].isupper() or next_text[:1].isdigit()
+
+
+def _sentences(text: str) -> int:
+    return len(re.findall(r"[.!?](?:\s+[A-Z(]|$)", text))
+
+
+_LEADING_YEAR_RE = re.compile(r"^(?:(?:New|Updated),?\s+)?(?:19|20)\d{2}\s+(?=[A-Z])")
+
+
+def _statement_text(lines: list[str]) -> tuple[str, str | None]:
+    text = _LEADING_YEAR_RE.sub("", " ".join(" ".join(lines).split()))
+    number = None
+    if match := _LIST_ITEM_RE.match(text):
+        number = match.group("num")
+        text = text[match.end() :]
+    text = _FOOTNOTE_MARK_RE.sub("", text).strip()
+    return text, number
+
+
+def _find_after(lines: list[Line]) -> list[Extracted]:
+    """Grades printed after (or on the line after) their statement."""
+    joined = ""
+    starts: list[int] = []
+    for line in lines:
+        starts.append(len(joined))
+        joined += line.text + "\n"
+
+    def line_at(offset: int) -> int:
+        lo, hi = 0, len(starts) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if starts[mid] <= offset:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    matches: list[tuple[re.Match[str], Grade]] = []
+    taken: list[tuple[int, int]] = []
+    for pattern in AFTER_PATTERNS:
+        for match in pattern.finditer(joined):
+            if any(a < match.end() and match.start() < b for a, b in taken):
+                continue
+            if grade := grade_from_match(match):
+                matches.append((match, grade))
+                taken.append((match.start(), match.end()))
+    matches.sort(key=lambda mg: mg[0].start())
+
+    found: list[Extracted] = []
+    previous_end = 0  # line index after the previous statement
+    for match, grade in matches:
+        first = line_at(match.start())
+        last = line_at(max(match.start(), match.end() - 1))
+        head = joined[starts[first] : match.start()].rstrip("\n")
+        tail = joined[match.end() : starts[last] + len(lines[last].text)].strip()
+        collected: list[str] = [head] if head.strip() else []
+        start = first
+        j = first - 1
+        # A statement that shares a line with an earlier grade starts after that grade.
+        if found and found[-1].end - 1 == first:
+            previous_end = first
+        while j >= previous_end:
+            text = lines[j].text
+            following = (collected[0] if collected else "").lstrip()
+            if GRADE_BEFORE_RE.match(text) or GOOD_PRACTICE_RE.match(text):
+                break
+            if text.startswith(("#", "```")):  # a Markdown heading or block (HTML pages)
+                break
+            if _heading_like(text, following) or _STOP_AFTER_RE.match(text):
+                break
+            candidate = [text, *collected]
+            joined_text = " ".join(candidate)
+            if (
+                _sentences(joined_text) > _MAX_STATEMENT_SENTENCES
+                or len(joined_text) > _MAX_STATEMENT_CHARS
+            ):
+                break
+            collected = candidate
+            start = j
+            if _LIST_ITEM_RE.match(text):
+                above = lines[j - 1].text if j - 1 >= previous_end else ""
+                if not (above.endswith(":") or _LIST_ITEM_RE.match(above)):
+                    break
+            if lines[j].page != lines[first].page and _SENTENCE_END_RE.search(text):
+                break
+            j -= 1
+        if not collected:
+            continue
+        statement, number = _statement_text(collected)
+        if len(statement) < 25 or not re.search(r"[a-z]{3}", statement):
+            continue
+        if number is None and start > 0 and (label := _REC_LABEL_RE.match(lines[start - 1].text)):
+            number = label.group(1)
+        heading = _nearest_heading(lines, start)
+        found.append(
+            Extracted(start, last + 1, lines[start].page, statement, grade, number, heading, tail)
+        )
+        previous_end = last + 1
+    return found
+
+
+def _find_before(lines: list[Line]) -> list[Extracted]:
+    """Grades printed on their own line before the statement (and good practice statements)."""
+    found: list[Extracted] = []
+    i = 0
+    while i < len(lines):
+        text = lines[i].text
+        match = GRADE_BEFORE_RE.match(text) or GOOD_PRACTICE_RE.match(text)
+        if not match or not (grade := grade_from_match(match)):
+            i += 1
+            continue
+        j = i + 1
+        heading = None
+        while j < len(lines) and (
+            _TITLE_LINE_RE.search(lines[j].text)
+            or lines[j].text.lower() in {"updated", "new"}
+            or _SECTION_NUMBER_RE.match(lines[j].text)
+        ):
+            if _TITLE_LINE_RE.search(lines[j].text) and not _YEAR_ONLY_RE.match(lines[j].text):
+                heading = heading or lines[j].text
+            j += 1
+        body: list[str] = []
+        k = j
+        while k < len(lines):
+            line = lines[k].text
+            if GRADE_BEFORE_RE.match(line) or GOOD_PRACTICE_RE.match(line):
+                break
+            if _STOP_AFTER_RE.match(line) or _SECTION_NUMBER_RE.match(line):
+                break
+            if line.startswith(("#", "```")):
+                break
+            if "certainty of the evidence" in line.lower():
+                break
+            ended = bool(body) and bool(_SENTENCE_END_RE.search(body[-1]))
+            if ended and line.startswith("- ") and not body[-1].rstrip().endswith((":", ";")):
+                break
+            if ended and _heading_like(line, lines[k + 1].text if k + 1 < len(lines) else ""):
+                break
+            candidate = " ".join([*body, line])
+            if body and (
+                _sentences(candidate) > _MAX_STATEMENT_SENTENCES
+                or len(candidate) > _MAX_STATEMENT_CHARS
+            ):
+                break
+            body.append(line)
+            k += 1
+            if _SENTENCE_END_RE.search(line) and k < len(lines):
+                nxt = lines[k].text
+                if _STOP_AFTER_RE.match(nxt) or GRADE_BEFORE_RE.match(nxt):
+                    break
+        statement, number = _statement_text(body)
+        if len(statement) >= 25:
+            found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading or None))
+            i = k
+        else:
+            i += 1
+    return found
+
+
+def _find_nice(lines: list[Line]) -> list[Extracted]:
+    """NICE: '1.2.3 Offer ...' / 'Consider ...' / 'Do not offer ...': the verb is the strength.
+    Read only in a document numbered that way throughout (three such items at least)."""
+    starts = [i for i, line in enumerate(lines) if NICE_ITEM_RE.match(line.text)]
+    if len(starts) < 3:
+        return []
+    found: list[Extracted] = []
+    for i in starts:
+        number = NICE_ITEM_RE.match(lines[i].text).group("num")  # type: ignore[union-attr]
+        body = [lines[i].text[len(number) :].strip()]
+        k = i + 1
+        while k < len(lines) and not re.match(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s", lines[k].text):
+            following = lines[k + 1].text if k + 1 < len(lines) else ""
+            if _heading_like(lines[k].text, following) or _STOP_AFTER_RE.match(lines[k].text):
+                break
+            if _sentences(" ".join(body)) >= _MAX_STATEMENT_SENTENCES:
+                break
+            body.append(lines[k].text)
+            k += 1
+        statement = " ".join(" ".join(body).split())
+        if (grade := nice_strength(statement)) is not None:
+            heading = _nearest_heading(lines, i)
+            found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading))
+    return found
+
+
+def _nearest_heading(lines: list[Line], index: int) -> str | None:
+    for j in range(index - 1, max(-1, index - 12), -1):
+        text = lines[j].text
+        following = lines[j + 1].text if j + 1 < len(lines) else ""
+        if _YEAR_ONLY_RE.match(text) or text.lower() in {"recommendation", "recommendations"}:
+            continue
+        if _heading_like(text, following) and len(text.split()) >= 2:
+            return text
+    return None
+
+
+def _key(statement: str) -> str:
+    """Comparable form: citation numbers '(152)' and punctuation dropped."""
+    text = re.sub(r"\(\d+(?:[–-]\d+)?(?:,\s*\d+(?:[–-]\d+)?)*\)", "", statement.lower())
+    return re.sub(r"[^a-z]+", "", text)[:160]
+
+
+def find_recommendations(lines: list[Line]) -> list[Extracted]:
+    """Every graded statement, once: a statement repeated (summary table, then chapter) is
+    kept where it is first printed."""
+    candidates = sorted(
+        _find_after(lines) + _find_before(lines) + _find_nice(lines), key=lambda e: e.start
+    )
+    out: list[Extracted] = []
+    seen: set[str] = set()
+    last_end = 0
+    for item in candidates:
+        if item.start < last_end:
+            continue
+        out.append(item)
+        last_end = item.end
+    for item in out:
+        key = _key(item.statement)
+        if any(key.startswith(k) or k.startswith(key) for k in seen if min(len(k), len(key)) > 40):
+            item.statement = ""  # covered lines are dropped; the block is not repeated
+        seen.add(key)
+    return out
+
+
+_AGAINST_RE = re.compile(
+    r"\b(?:not\s+(?:be\s+)?(?:recommended|recommend|used|offered|given|deployed|"
+    r"initiated|discontinued abruptly)|should\s+not|do\s+not|against|is\s+not\s+advised|"
+    r"are\s+not\s+recommended|recommends\s+against|avoid)\b",
+    re.IGNORECASE,
+)
+_POPULATION_RE = re.compile(
+    r"\b(?:in|for|among|to)\s+((?:all\s+)?(?:hospitalized\s+|asymptomatic\s+|adult\s+|newly\s+"
+    r"diagnosed\s+|symptomatic\s+)?(?:people|persons|patients|adults|children|infants|"
+    r"adolescents|women|men|individuals|neonates|outpatients|travellers|relatives)"
+    r"(?:[^.;()]{0,80}?)(?=[,.;(]|\s+(?:who|should|is|are|can|may)\b|$))",
+    re.IGNORECASE,
+)
+
+
+def _direction(item: Extracted) -> str:
+    if item.grade.direction:
+        return item.grade.direction
+    first_clause = re.split(r"(?<=[.;])\s", item.statement)[0]
+    return "against" if _AGAINST_RE.search(first_clause) else "for"
+
+
+def _population(statement: str) -> str:
+    if match := _POPULATION_RE.search(statement):
+        return " ".join(match.group(1).split())
+    return "as stated in the recommendation"
+
+
+def _intervention(item: Extracted) -> str:
+    if item.heading and len(item.heading) <= 120:
+        return re.sub(r"\s*\((?:19|20)\d{2}\)$", "", item.heading)
+    words = item.statement.split()
+    return " ".join(words[:14]) + ("…" if len(words) > 14 else "")
+
+
+def recommendation_block(item: Extracted, certainty_required: bool = True) -> str:
+    """The ```recommendation block for a found statement (YAML, as corpus/README.md defines).
+    ``certainty_required``: the document's scale is GRADE, whose blocks must state a certainty
+    ('not stated' when the source prints none)."""
+    good_practice = item.grade.scale == "good practice"
+    grade_scale = certainty_required or item.grade.scale == "GRADE"
+    fields: dict[str, str | None] = {
+        "kind": "good-practice" if good_practice else "recommendation",
+        "statement": item.statement,
+        "direction": _direction(item),
+        "strength": item.grade.strength,
+        # Required in GRADE documents; elsewhere a certainty the source does not print is left out.
+        "certainty": item.grade.certainty
+        or ("not graded" if good_practice else "not stated" if grade_scale else None),
+        "population": _population(item.statement),
+        "intervention": _intervention(item),
+    }
+    if fields["certainty"] is None:
+        del fields["certainty"]
+    if item.number:
+        fields["id"] = item.number
+    body = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=10_000)
+    return f"```recommendation\n{body.rstrip()}\n```"
+
+
+def _certainty_required(scales: Counter[str]) -> bool:
+    """The document's scale (its most common one) is GRADE: its blocks must state certainty."""
+    return bool(scales) and "grade" in scales.most_common(1)[0][0].lower()
+
+
+def with_recommendations(blocks: list[str]) -> GuidelineText:
+    """Markdown blocks (an HTML page's paragraphs, list items, headings) with each graded
+    statement replaced by its recommendation block; blocks joined by blank lines."""
+    lines = [Line(0, block) for block in blocks]
+    found = find_recommendations(lines)
+    by_start = {item.start: item for item in found}
+    result = GuidelineText("", [f for f in found if f.statement])
+    for item in result.recommendations:
+        result.scales[item.grade.scale] += 1
+    required = _certainty_required(result.scales)
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if (item := by_start.get(i)) is not None:
+            if item.statement:
+                out.append(recommendation_block(item, required))
+            if item.tail:
+                out.append(item.tail)
+            i = item.end
+            continue
+        out.append(lines[i].text)
+        i += 1
+    result.markdown = "\n\n".join(out)
+    return result
+
+
+_STRENGTH_HEADER_RE = re.compile(r"strength|grade|class|\bcor\b|recommendation level|^level$", re.I)
+_CERTAINTY_HEADER_RE = re.compile(r"certainty|quality|level of evidence|\bloe\b|evidence", re.I)
+_STATEMENT_HEADER_RE = re.compile(r"recommendation|statement", re.I)
+
+
+def table_recommendations(header: list[str], rows: list[list[str]]) -> list[str] | None:
+    """A table with a recommendation column and a separate strength column (and perhaps a
+    certainty column): one block per row whose strength can be read; None if it is not such
+    a table. A row whose strength cannot be read is returned as plain text, ungraded."""
+    from ingest.grading import strength_rank
+
+    def column(pattern: re.Pattern[str], exclude: set[int]) -> int | None:
+        return next(
+            (i for i, h in enumerate(header) if i not in exclude and pattern.search(h)), None
+        )
+
+    strength_col = column(_STRENGTH_HEADER_RE, set())
+    certainty_col = column(
+        _CERTAINTY_HEADER_RE, {strength_col} if strength_col is not None else set()
+    )
+    taken = {c for c in (strength_col, certainty_col) if c is not None}
+    statement_col = column(_STATEMENT_HEADER_RE, taken)
+    if strength_col is None or statement_col is None:
+        return None
+    out: list[str] = []
+    for row in rows:
+        if len(row) <= max(strength_col, statement_col):
+            continue
+        statement = " ".join(row[statement_col].split())
+        raw = " ".join(row[strength_col].split())
+        label = header[strength_col].strip()
+        strength = raw
+        if re.fullmatch(r"(?:I{1,3}|IIa|IIb|[1-3][ab]?)", raw) and re.search(
+            r"class|cor", label, re.I
+        ):
+            strength = f"Class {raw}"
+        elif re.fullmatch(r"[A-DIU]", raw):
+            strength = f"{'Level' if re.search('level', label, re.I) else 'Grade'} {raw}"
+        elif raw.lower() in {"strong", "conditional", "weak"}:
+            strength = f"{raw.capitalize()} recommendation"
+        certainty = None
+        if certainty_col is not None and len(row) > certainty_col:
+            certainty = " ".join(row[certainty_col].split()) or None
+            if certainty and re.search(r"level of evidence|loe", header[certainty_col], re.I):
+                certainty = f"Level of evidence {certainty}"
+        if not statement or strength_rank(strength) == 0:
+            out.append(" | ".join(cell for cell in row if cell))
+            continue
+        grade = Grade(strength, certainty, "table")
+        item = Extracted(0, 0, 0, statement, grade)
+        out.append(recommendation_block(item))
+    return out
+
+
+# -- markdown ----------------------------------------------------------------------------------
+
+_QUESTION_HEADING_RE = re.compile(r"^[A-Z][^.!]{8,150}\?$")
+
+
+def _is_heading(lines: list[Line], i: int) -> bool:
+    text = lines[i].text
+    prev = lines[i - 1].text if i > 0 and lines[i - 1].page == lines[i].page else ""
+    following = lines[i + 1].text if i + 1 < len(lines) else ""
+    starts_block = not prev or bool(_SENTENCE_END_RE.search(prev)) or prev.startswith("#")
+    if _QUESTION_HEADING_RE.match(text) and len(text.split()) <= 20 and starts_block:
+        return True
+    if not starts_block or len(text.split()) > 12 or len(text) < 3:
+        return False
+    if sum(ch.isdigit() for ch in text) > len(text) / 3 or not re.search(r"[A-Za-z]{3}", text):
+        return False
+    if text[:1].islower() or text.startswith(("(", "- ")):
+        return False
+    return _heading_like(text, following) and bool(following)
+
+
+def to_markdown(lines: list[Line]) -> GuidelineText:
+    """Clean lines -> Markdown body with page markers, headings and recommendation blocks."""
+    found = find_recommendations(lines)
+    by_start = {item.start: item for item in found}
+    parts: list[str] = []
+    page: int | None = None
+    i = 0
+    result = GuidelineText("", [f for f in found if f.statement])
+    for item in result.recommendations:
+        result.scales[item.grade.scale] += 1
+    required = _certainty_required(result.scales)
+    while i < len(lines):
+        line = lines[i]
+        if line.page != page:
+            page = line.page
+            parts.append(f"\n<!-- page: {page} -->\n")
+        if (item := by_start.get(i)) is not None:
+            if item.statement:
+                parts.append("\n" + recommendation_block(item, required) + "\n")
+            if item.tail:
+                parts.append(item.tail)
+            i = item.end
+            continue
+        if _is_heading(lines, i):
+            parts.append(f"\n## {line.text.rstrip(':')}\n")
+        elif _LIST_ITEM_RE.match(line.text):
+            parts.append("\n" + line.text if not line.text.startswith("- ") else line.text)
+        else:
+            parts.append(line.text)
+        i += 1
+    result.markdown = re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).strip()
+    return result

@@ -1,0 +1,238 @@
+"""Graded statements in published wording, one test per grading system (fast, no files).
+
+Each test feeds page text shaped like the publisher prints it through the same path a real
+PDF takes (page cleaning, recommendation finding, the chunker) and checks the `Recommendation`
+chunk: statement, direction, strength and certainty in the source's own words, its number.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.chunking import chunk_document
+from ingest.grading import certainty_rank, read_grade, strength_rank
+from ingest.loaders.guideline import clean_pages, to_markdown
+from ingest.types import Direction, DocType, Document, Recommendation, RecommendationKind
+
+
+def _recs(*pages: str) -> list[Recommendation]:
+    lines = clean_pages([(n, page.split("\n")) for n, page in enumerate(pages, start=1)])
+    body = to_markdown(lines)
+    doc = Document(id="g", title="A guideline", doc_type=DocType.guideline, text=body.markdown)
+    return [c.recommendation for c in chunk_document(doc) if c.recommendation is not None]
+
+
+def test_grade_who_strong_conditional_with_certainty_after_the_statement() -> None:
+    recs = _recs(
+        "Recommendations\n"
+        "CD4 testing is recommended as the preferred method to identify advanced HIV disease\n"
+        "among people living with HIV. (Strong recommendation, moderate-certainty evidence)\n"
+        "In settings in which CD4 testing is not yet available, WHO clinical staging can be\n"
+        "used to identify advanced HIV disease.\n"
+        "(Conditional recommendation, very-low-certainty evidence)\n"
+        "Routine use of adjunctive corticosteroid therapy is not recommended in treating\n"
+        "adults. (Strong recommendation, high-certainty evidence for adults and\n"
+        "moderate-certainty evidence for children)"
+    )
+    assert [(r.strength, r.certainty, r.direction) for r in recs] == [
+        ("Strong recommendation", "moderate-certainty evidence", Direction.for_),
+        ("Conditional recommendation", "very-low-certainty evidence", Direction.for_),
+        (
+            "Strong recommendation",
+            "high-certainty evidence for adults and moderate-certainty evidence for children",
+            Direction.against,
+        ),
+    ]
+    assert recs[0].statement.startswith("CD4 testing is recommended")
+    assert recs[1].statement.startswith("In settings in which CD4 testing")
+
+
+def test_grade_before_the_statement_magicapp_export() -> None:
+    recs = _recs(
+        "Strong recommendation for , High certainty evidence\n"
+        "Pyrethroid-only nets (2019)\n"
+        "Pyrethroid-only nets should be deployed for the prevention and control of malaria in\n"
+        "children and adults living in areas with ongoing malaria transmission.\n"
+        "Remark:\n"
+        "Nets are most effective where vectors bite at night.\n"
+        "Conditional recommendation against , Moderate certainty evidence\n"
+        "Pyrethroid-pyriproxyfen nets are not recommended for deployment over PBO nets.\n"
+        "Strong recommendation for\n"
+        "Young children and infants (2015)\n"
+        "Infants weighing < 5 kg should be treated with an ACT at the same target dose."
+    )
+    assert [(r.strength, r.certainty, r.direction, r.intervention) for r in recs] == [
+        ("Strong recommendation for", "High certainty evidence", Direction.for_,
+         "Pyrethroid-only nets"),
+        ("Conditional recommendation against", "Moderate certainty evidence", Direction.against,
+         "Pyrethroid-pyriproxyfen nets are not recommended for deployment over PBO nets."),
+        ("Strong recommendation for", "not stated", Direction.for_, "Young children and infants"),
+    ]  # fmt: skip
+    assert "Remark" not in recs[0].statement and "at night" not in recs[0].statement
+
+
+def test_grade_quality_of_evidence_wording_2016_and_aasm() -> None:
+    recs = _recs(
+        "RECOMMENDATION\n"
+        "The panel recommends that an IPC programme with a dedicated, trained team should be in\n"
+        "place in each acute health care facility.\n"
+        "(Strong recommendation, very low quality of evidence)\n"
+        "Rationale for the recommendation\n"
+        "The AASM suggests that clinicians use iron supplementation to treat adults with RLS\n"
+        "and serum ferritin of 75 ng/mL or less. (CONDITIONAL recommendation, moderate certainty\n"
+        "of evidence)"
+    )
+    assert [(r.strength, r.certainty) for r in recs] == [
+        ("Strong recommendation", "very low quality of evidence"),
+        ("Conditional recommendation", "moderate certainty of evidence"),
+    ]
+    assert strength_rank(recs[0].strength) > strength_rank(recs[1].strength)
+
+
+def test_grade_cdc_category_and_evidence_type_with_the_source_number() -> None:
+    recs = _recs(
+        "Selecting Opioids and Determining Opioid Dosages\n"
+        "3. When starting opioid therapy for acute, subacute, or chronic pain, clinicians should\n"
+        "prescribe immediate-release opioids instead of extended-release and long-acting\n"
+        "(ER/LA) opioids (recommendation category: A;\n"
+        "evidence type: 4).\n"
+        "Recommendation 4\n"
+        "When opioids are initiated for opioid-naive patients, clinicians should prescribe the\n"
+        "lowest effective dosage (recommendation category: A; evidence type: 3)."
+    )
+    assert [(r.id, r.strength, r.certainty) for r in recs] == [
+        ("3", "recommendation category: A", "evidence type: 4"),
+        ("4", "recommendation category: A", "evidence type: 3"),
+    ]
+    assert recs[0].statement.startswith("When starting opioid therapy")
+    assert certainty_rank("evidence type: 1") > certainty_rank("evidence type: 4")
+
+
+def test_grade_uspstf_letters_and_i_statement() -> None:
+    recs = _recs(
+        "The USPSTF recommends screening for hypertension in adults 18 years or older with office\n"
+        "blood pressure measurement. (A recommendation)\n"
+        "The USPSTF recommends against screening for COPD in asymptomatic adults.\n"
+        "(D recommendation)\n"
+        "The USPSTF concludes that the evidence is insufficient to assess the balance of benefits\n"
+        "and harms of routine screening for chronic kidney disease (I statement)."
+    )
+    assert [(r.strength, r.direction) for r in recs] == [
+        ("Grade A", Direction.for_),
+        ("Grade D", Direction.against),
+        ("I statement", Direction.for_),
+    ]
+    assert strength_rank("Grade A") > strength_rank("Grade C") > strength_rank("I statement")
+
+
+def test_grade_acc_aha_class_and_level_of_evidence() -> None:
+    recs = _recs(
+        "In patients with HFrEF and NYHA class II to III symptoms, the use of ARNi is\n"
+        "recommended to reduce morbidity and mortality (Class I; LOE B-R).\n"
+        "In patients with chronic HFrEF, ARNi may be reasonable as an alternative to reduce\n"
+        "hospitalization (Class IIb; Level of Evidence: B-NR).\n"
+        "ARNi should not be administered within 36 hours of the last dose of an ACE\n"
+        "inhibitor (Class III: Harm; LOE C-LD)."
+    )
+    assert [(r.strength, r.certainty, r.direction) for r in recs] == [
+        ("Class I", "Level of evidence B-R", Direction.for_),
+        ("Class IIb", "Level of evidence B-NR", Direction.for_),
+        ("Class III: Harm", "Level of evidence C-LD", Direction.against),
+    ]
+    assert [strength_rank(r.strength) for r in recs] == [4, 2, 3]
+
+
+def test_grade_oxford_sign_letters_in_bullets() -> None:
+    recs = _recs(
+        "Recommendations\n"
+        "▸ HLA typing should be used in individuals who are self-treated on a GFD and never\n"
+        "had appropriate testing for CD before changing their diet. (Grade B)\n"
+        "▸ Patients may commence gluten-free oats at diagnosis. (Grade D)"
+    )
+    # No certainty is printed beside a letter grade: none is stated.
+    assert [(r.strength, r.certainty) for r in recs] == [("Grade B", None), ("Grade D", None)]
+    assert recs[0].statement.startswith("HLA typing should be used in individuals")
+
+
+def test_grade_aan_levels() -> None:
+    recs = _recs(
+        "Clinicians should offer extended-release pramipexole to patients with moderate to severe\n"
+        "primary RLS to reduce symptoms (Level A).\n"
+        "There is insufficient evidence to support or refute the use of ferrous sulfate in\n"
+        "patients with RLS and normal ferritin (Level U)."
+    )
+    assert [r.strength for r in recs] == ["Level A", "Level U"]
+    assert strength_rank("Level A") > strength_rank("Level B") > strength_rank("Level U")
+
+
+def test_grade_nice_offer_consider_do_not_offer() -> None:
+    recs = _recs(
+        "Treatment\n"
+        "1.2.1 Offer a dopamine agonist to adults with moderate to severe symptoms.\n"
+        "1.2.2 Consider oral iron for adults with a serum ferritin below 75 micrograms/litre.\n"
+        "1.2.3 Do not offer levodopa for daily symptoms, because of the risk of\n"
+        "augmentation."
+    )
+    assert [(r.id, r.strength, r.direction) for r in recs] == [
+        ("1.2.1", '"Offer" (NICE wording)', Direction.for_),
+        ("1.2.2", '"Consider" (NICE wording)', Direction.for_),
+        ("1.2.3", '"Do not offer" (NICE wording)', Direction.against),
+    ]
+    assert recs[2].statement.endswith("risk of augmentation.")
+
+
+def test_good_practice_statement_is_kept_as_such() -> None:
+    recs = _recs(
+        "GOOD PRACTICE STATEMENT\n"
+        "Active, stand-alone, national IPC programmes with clearly defined objectives should be\n"
+        "established for the purpose of preventing infections.\n"
+        "Rationale for the good practice statement"
+    )
+    assert len(recs) == 1
+    assert recs[0].kind is RecommendationKind.good_practice
+    assert recs[0].strength == "Good practice statement"
+
+
+@pytest.mark.parametrize(
+    "printed",
+    [
+        "(recommendation category: C; evidence type: 2)",  # no category C in the CDC system
+        "(Grade E)",
+        "(Moderately strong advice)",
+    ],
+)
+def test_unreadable_grade_stays_ungraded_prose(printed: str) -> None:
+    text = (
+        f"Clinicians should consider a structured review of all long-term prescriptions {printed}."
+    )
+    assert read_grade(text) is None
+    assert _recs(text) == []
+    lines = clean_pages([(1, [text])])
+    assert "structured review" in to_markdown(lines).markdown  # kept, as text
+
+
+def test_repeated_statement_is_one_recommendation() -> None:
+    statement = (
+        "Fluconazole is recommended for the maintenance phase until immune reconstitution "
+        "and suppression of viral loads."
+    )
+    recs = _recs(
+        f"Summary of recommendations\n{statement} (Strong recommendation, high-certainty evidence)",
+        f"Maintenance\n{statement} (12) (Strong recommendation, high-certainty evidence)",
+    )
+    assert len(recs) == 1
+
+
+def test_reference_lists_are_not_content() -> None:
+    refs = "\n".join(
+        f"{n}. Author{n} AB, Other CD, et al. A study of things. J Med 2019;{n}:1-9. "
+        f"https://doi.org/10.1000/x{n}"
+        for n in range(1, 20)
+    )
+    lines = clean_pages(
+        [(1, ["Prose that the guideline itself says about iron and ferritin.", "References"]),
+         (2, refs.split("\n"))]
+    )  # fmt: skip
+    text = to_markdown(lines).markdown
+    assert "iron and ferritin" in text
+    assert "et al" not in text and "doi.org" not in text

@@ -1,0 +1,66 @@
+"""Guidelines published as HTML: main content only, headings kept, graded statements found
+in prose and in tables whose strength is a separate column; metadata from the head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.chunking import chunk_document
+from ingest.loaders import load_file
+from ingest.types import Direction, DocType
+
+PAGE = """<!doctype html><html><head>
+<title>Site | Guideline</title>
+<meta name="citation_title" content="Management of iron deficiency: a clinical practice guideline">
+<meta name="citation_publisher" content="Example Society of Haematology">
+<meta name="citation_publication_date" content="2023/05/01">
+</head><body>
+<nav>Home | Guidelines | Contact</nav>
+<main>
+<h1>Management of iron deficiency: a clinical practice guideline</h1>
+<h2>What is the first-line treatment?</h2>
+<p>Clinicians should offer oral iron to adults with iron deficiency anaemia.
+(Strong recommendation, moderate-certainty evidence)</p>
+<p>Updated information and services can be found at: https://example.org/x</p>
+<table>
+<tr><th>Recommendation</th><th>Strength</th><th>Certainty of evidence</th></tr>
+<tr><td>Intravenous iron may be used when oral iron is not tolerated.</td>
+    <td>Conditional</td><td>Low</td></tr>
+<tr><td>Do not use parenteral iron dextran.</td><td>Strong</td><td>Very low</td></tr>
+<tr><td>Check ferritin at follow-up.</td><td>Not graded</td><td></td></tr>
+</table>
+</main>
+<footer>Copyright 2023</footer>
+</body></html>"""
+
+
+def test_html_guideline_graded_prose_table_and_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "iron.html"
+    path.write_text(PAGE)
+    [doc] = load_file(path)
+    assert doc.title == "Management of iron deficiency: a clinical practice guideline"
+    assert doc.organization == "Example Society of Haematology"
+    assert doc.year == 2023 and doc.doc_type is DocType.guideline
+    assert "Home | Guidelines" not in doc.text and "Updated information" not in doc.text
+    chunks = chunk_document(doc)
+    recs = [c.recommendation for c in chunks if c.recommendation]
+    assert [(r.strength, r.certainty, r.direction) for r in recs] == [
+        ("Strong recommendation", "moderate-certainty evidence", Direction.for_),
+        ("Conditional recommendation", "Low", Direction.for_),
+        ("Strong recommendation", "Very low", Direction.against),
+    ]
+    # The question-form heading is a section, never cited text; the ungraded row stays text.
+    assert all("What is the first-line" not in c.text for c in chunks)
+    assert any(c.section_path == ["What is the first-line treatment?"] for c in chunks)
+    assert any("Check ferritin at follow-up." in c.text and not c.recommendation for c in chunks)
+
+
+def test_sidecar_yaml_overrides_what_the_file_says(tmp_path: Path) -> None:
+    path = tmp_path / "iron.html"
+    path.write_text(PAGE)
+    (tmp_path / "iron.html.meta.yaml").write_text(
+        "organization: Example Haematology Society (sidecar)\nyear: 2024\n"
+    )
+    [doc] = load_file(path)
+    assert doc.organization == "Example Haematology Society (sidecar)" and doc.year == 2024
+    assert doc.title.startswith("Management of iron deficiency: a clinical")
