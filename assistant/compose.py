@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 
 from assistant.citations import CitationBook
 from assistant.context import Sources
-from assistant.evidence import Conflict, Evidence, GuidelineFindings, Quote, RecItem, sort_key
+from assistant.evidence import (
+    Conflict,
+    Evidence,
+    GuidelineFindings,
+    Quote,
+    RecItem,
+    focus_hits,
+    sort_key,
+)
 from assistant.intent import Ask, Intent, asks_for_number
 from assistant.profile import CorpusProfile
 from assistant.types import NormalizationNote, Section, Sentence, SentenceKind
@@ -421,6 +429,15 @@ def compose_offline(u: Understanding, evidence: Evidence, sources: Sources) -> D
         # A definition question is answered by the definition, a threshold question by the
         # threshold, not by the drug list.
         summary = []
+    closest = max(
+        findings.main,
+        key=lambda i: (focus_hits(i, intent.focus), -i.passage.rank),
+        default=None,
+    )
+    if not summary and closest is not None and _speaks_to_subject(closest, intent):
+        # "Can serology replace biopsy?": a recommendation on exactly that answers it first.
+        lead = recommendation_sentence(closest, book)
+        summary = [lead.model_copy(update={"kind": SentenceKind.summary})]
     if not summary and key_points:
         summary = [key_points.pop(0).model_copy(update={"kind": SentenceKind.summary})]
     guidelines = guideline_section(findings, book, profile, key_points)
@@ -440,6 +457,13 @@ def compose_offline(u: Understanding, evidence: Evidence, sources: Sources) -> D
     if conflict:
         sections.append(conflict)
     return Draft(sections=sections, book=book)
+
+
+def _speaks_to_subject(item: RecItem, intent: Intent) -> bool:
+    """A recommendation on two or more of the question's own subject words."""
+    return item.rec.kind is not RecommendationKind.evidence_conclusion and (
+        focus_hits(item, intent.focus) >= 2
+    )
 
 
 def _research_section(

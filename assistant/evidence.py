@@ -254,12 +254,20 @@ def _complete_primary(
 _STATED_DOSE = re.compile(r"\b\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g)\b(?!/)", re.I)
 
 
-def _matches_focus(item: RecItem, focus: set[str]) -> bool:
-    # The block's own words and its section heading ("Prevention of relapse"), not its
-    # grading remarks ("not confirmed").
+def focus_hits(item: RecItem, focus: set[str]) -> int:
+    """How many of the question's subject stems the block speaks to: its own words and its
+    section heading ("Prevention of relapse"), not its grading remarks ("not confirmed"). The
+    words of its guideline's title name the guideline's topic, which every block shares, so
+    they tell no block apart."""
     rec = item.rec
+    title = item.chunk.document.title.lower()
+    own = {f for f in focus if not re.search(rf"\b{re.escape(f)}", title)}
     text = f"{item.chunk.heading} {rec.intervention} {rec.population} {rec.statement}"
-    return bool(focus) and focus_matches(text, focus) > 0
+    return focus_matches(text, own) if own else 0
+
+
+def _matches_focus(item: RecItem, focus: set[str]) -> bool:
+    return bool(focus) and focus_hits(item, focus) > 0
 
 
 def _matches_intervention(item: RecItem, terms: set[str]) -> bool:

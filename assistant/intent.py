@@ -350,7 +350,9 @@ _NUMBER = re.compile(r"(?<![\d.\w-])(?!(?:19|20)\d\d(?!\d))\d+(?:\.\d+)?(?![\w-]
 _PROCESS = re.compile(
     r"\b(task force (?:was |)(?:formed|set up|aimed|searched|reviewed)|formed a task force|"
     r"set up a task force|searched (?:medline|pubmed|embase)|workshop|sponsored|was written|"
-    r"formally approved|aimed to give|review included)\b",
+    r"formally approved|aimed to give|review included|reviewed the literature|"
+    r"literature (?:search|review) (?:was|were)|the aim (?:was|of this)|panel of \d+|"
+    r"members of the (?:panel|committee|group))\b",
     re.I,
 )
 

@@ -25,7 +25,7 @@ from ingest.types import Chunk, DocumentRef
 # Lexicon types that can single out a patient group in a recommendation's population field
 # ("children with ...", "... after a kidney transplant", "... with kidney failure").
 _GROUP_TYPES = frozenset({"population", "condition", "procedure"})
-# A qualifier in at least this share of all recommendations is the corpus's default group
+# A qualifier in at least this share of the recommendations that name a group is the default
 # ("adults"): it is the main answer, not a special population.
 _DEFAULT_GROUP_SHARE = 0.3
 # Words that name the kind of page or patient rather than the topic ("X in adults").
@@ -155,7 +155,8 @@ class CorpusProfile:
         for chunk in recommendations:
             qualifiers_of.append(self._qualifiers(chunk.recommendation.population))  # type: ignore[union-attr]
         counts = Counter(q for qs in qualifiers_of for q in set(qs))
-        total = max(len(recommendations), 1)
+        # Shares among the recommendations that name any group ("as stated" names none).
+        total = max(sum(1 for qs in qualifiers_of if qs), 1)
         self.default_groups = frozenset(
             q for q, n in counts.items() if n / total >= _DEFAULT_GROUP_SHARE
         )
