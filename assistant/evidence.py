@@ -35,6 +35,7 @@ from assistant.intent import (
     on_topic,
     subject_bonus,
 )
+from assistant.lexicon import fold
 from assistant.profile import CorpusProfile, content_words
 from assistant.prompts import NO_POPULATION_NOTE
 from assistant.retrieve import RetrievalFilter
@@ -476,7 +477,11 @@ _SUBJECT_STOP = GENERIC_WORDS | frozenset(
 )
 #: the share of a question's subject words a title or heading must name for the source to be
 #: about it (calibrated on the MedQuAD development suite; docs/abstention.md)
-ABOUT_SHARE = 0.5
+ABOUT_SHARE = 0.6
+# "Vaginal diseases" asks about a class of conditions: a page on one member does not cover it.
+_CLASS_NOUNS = ("diseases", "disorders", "conditions", "problems", "infections", "injuries")
+_CLASS_NOUN = re.compile(rf"\b({'|'.join(_CLASS_NOUNS)})\b", re.I)
+_CLASS_WORDS = frozenset(fold(c) for c in _CLASS_NOUNS)
 
 
 _EXPANDED = re.compile(r"(?P<long>(?:[\w'-]+\s+){0,6}?[\w'-]+)\s\((?P<abbr>[A-Z][A-Z0-9]{1,5}s?)\)")
@@ -493,8 +498,9 @@ def subject_words(u: Understanding, profile: CorpusProfile) -> list[list[str]]:
         readings.append(_abbreviated(u.asking, profile))
     groups = profile.group_words(u.asking)
     out: list[list[str]] = []
+    classes = [fold(m) for m in _CLASS_NOUN.findall(u.asking)]
     for reading in readings:
-        words: list[str] = []
+        words: list[str] = list(dict.fromkeys(classes))
         for word in content_words(KIND_WORDS.sub(" ", reading)):
             if len(word) < 3 or word in _SUBJECT_STOP or word in groups or word.isdigit():
                 continue
@@ -566,6 +572,8 @@ def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfi
     about = _about(passage, profile)
     best = 0.0
     for subject in readings:
+        if any(c in subject and not _word_found(c, about) for c in _CLASS_WORDS):
+            continue  # a class of conditions asked about, and this source is on one member
         weights = {w: profile.heading_weight(w) for w in subject}
         found = sum(weights[w] for w in subject if _word_found(w, about))
         best = max(best, found / sum(weights.values()))
