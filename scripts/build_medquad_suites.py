@@ -152,6 +152,10 @@ HEADER = """\
 # medquad_answered_collections_1-9.jsonl. Do not edit by hand. Documents and reference answers
 # are named by id and read from the data at run time; the suite is skipped when it is absent.
 """
+FRESH_DESCRIPTION = (
+    "One-off suite of conditions neither committed suite uses (scripts/build_medquad_suites.py "
+    "--fresh SALT): a fresh measure of an engine tuned against the committed suites."
+)
 DESCRIPTIONS = {
     "medquad_general": (
         "General medical questions (MedQuAD, NIH pages) over an index of the covered pages and "
@@ -204,8 +208,8 @@ def stable(text: str) -> int:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], 16)
 
 
-def side_of(key: str) -> int:
-    return stable("side:" + key) % 2
+def side_of(key: str, salt: str = "") -> int:
+    return stable(f"side:{salt}" + key) % 2
 
 
 def clean_focus(focus: str) -> bool:
@@ -322,10 +326,20 @@ def case_for(suite: str, page: Page, rec: dict[str, Any], *, covered: bool, rewo
     return case
 
 
-def build_all(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
+def build_all(
+    source: Path = SOURCE,
+    *,
+    salt: str = "",
+    names: tuple[str, ...] = SUITES,
+    reserved: Reserved | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The suites, one per side of the condition hash. With `salt` and a `reserved` set that
+    already holds every condition of the committed suites, a one-off suite of conditions none
+    of them uses: a fresh measure of an engine tuned on the others."""
     pages = load_pages(source)
-    ordered = sorted(pages.values(), key=lambda p: stable(p.id))
-    reserved = Reserved()
+    ordered = sorted(pages.values(), key=lambda p: stable(salt + p.id))
+    reserved = reserved if reserved is not None else Reserved()
+    SUITES = names
 
     # 1. covered conditions, per suite and collection quota
     covered: dict[str, list[Page]] = {s: [] for s in SUITES}
@@ -334,7 +348,7 @@ def build_all(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
         taken: Counter[str] = Counter()
         for page in common_first:
             if (
-                side_of(page.key) != side
+                side_of(page.key, salt) != side
                 or not page.disorder
                 or taken[page.collection] >= QUOTAS.get(page.collection, 0)
                 or not clean_focus(page.focus)
@@ -354,7 +368,7 @@ def build_all(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
             if len(candidates[suite]) >= OUT_OF_INDEX * 4:
                 break
             if (
-                side_of(page.key) == side
+                side_of(page.key, salt) == side
                 and page.disorder
                 and clean_focus(page.focus)
                 and not reserved.clashes(page)
@@ -371,7 +385,7 @@ def build_all(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
             if len(distractors[suite]) >= DISTRACTORS:
                 break
             if (
-                side_of(page.key) == side
+                side_of(page.key, salt) == side
                 and page.chars <= DISTRACTOR_PAGE_CHARS
                 and page.focus
                 and not reserved.clashes(page)
@@ -415,11 +429,18 @@ def build_all(source: Path = SOURCE) -> dict[str, dict[str, Any]]:
         documents = sorted(p.id for p in indexed)
         out[suite] = {
             "name": suite,
-            "description": DESCRIPTIONS[suite],
+            "description": DESCRIPTIONS.get(suite, FRESH_DESCRIPTION),
             "index": {"medquad": SOURCE_REF, "documents": documents},
             "cases": cases,
         }
     return out
+
+
+def _document_keys(data: dict[str, Any], source: Path) -> set[str]:
+    """Condition keys of every page a built suite indexes (distractors too)."""
+    pages = load_pages(source)
+    wanted = set(data["index"]["documents"])
+    return {p.key for p in pages.values() if p.id in wanted}
 
 
 def summary(data: dict[str, Any]) -> str:
@@ -447,8 +468,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=SOURCE)
     parser.add_argument("--out-dir", type=Path, default=SUITES_DIR)
     parser.add_argument("--check", action="store_true", help="compare with the committed files")
+    parser.add_argument(
+        "--fresh",
+        metavar="SALT",
+        help="write only a one-off suite 'medquad_fresh' of conditions neither committed suite "
+        "uses, drawn with this salt (not committed: it stays unseen until measured)",
+    )
     args = parser.parse_args(argv)
-    built = build_all(args.source)
+    if args.fresh:
+        reserved = Reserved()
+        for data in build_all(args.source, reserved=reserved).values():
+            reserved.keys.update(_document_keys(data, args.source))
+        built = build_all(args.source, salt=args.fresh, names=("medquad_fresh",), reserved=reserved)
+    else:
+        built = build_all(args.source)
     status = 0
     for name, data in built.items():
         text = render(data)
