@@ -55,6 +55,7 @@ class BM25Index:
         self.ids = list(ids)
         self._model = model
         self.generation = generation
+        self._hyphen_parts: frozenset[str] | None = None
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str], generation: int) -> BM25Index:
@@ -80,11 +81,21 @@ class BM25Index:
         return hits
 
     def has_term(self, text: str) -> bool:
-        """Whether every word of `text` occurs in the indexed chunks (a name the corpus uses)."""
+        """Whether every word of `text` occurs in the indexed chunks (a name the corpus uses),
+        alone or inside a hyphenated word ("Sheldon" in "Freeman-Sheldon")."""
         if self._model is None:
             return False
         tokens = lexical_tokens(text)
-        return bool(tokens) and all(t in self._model.vocab_dict for t in tokens)
+        vocab = self._model.vocab_dict
+        return bool(tokens) and all(t in vocab or t in self._parts() for t in tokens)
+
+    def _parts(self) -> frozenset[str]:
+        if self._hyphen_parts is None:
+            vocab = self._model.vocab_dict if self._model is not None else {}
+            self._hyphen_parts = frozenset(
+                p for t in vocab if "-" in t for p in re.split(r"[.-]", t) if len(p) > 1
+            )
+        return self._hyphen_parts
 
     def save(self, directory: Path) -> None:
         tmp = directory.with_name(directory.name + ".tmp")
