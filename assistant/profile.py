@@ -25,8 +25,8 @@ from ingest.types import Chunk, DocumentRef
 # Lexicon types that can single out a patient group in a recommendation's population field
 # ("children with ...", "... after a kidney transplant", "... with kidney failure").
 _GROUP_TYPES = frozenset({"population", "condition", "procedure"})
-# A qualifier in at least this share of the recommendations that name a group is the default
-# ("adults"): it is the main answer, not a special population.
+# The commonest qualifier, when at least this share of the recommendations that name a group
+# name it, is the default group ("adults"): it is the main answer, not a special population.
 _DEFAULT_GROUP_SHARE = 0.3
 # Words that name the kind of page or patient rather than the topic ("X in adults").
 _TITLE_FILLER = frozenset(
@@ -157,8 +157,9 @@ class CorpusProfile:
         counts = Counter(q for qs in qualifiers_of for q in set(qs))
         # Shares among the recommendations that name any group ("as stated" names none).
         total = max(sum(1 for qs in qualifiers_of if qs), 1)
+        commonest = counts.most_common(1)
         self.default_groups = frozenset(
-            q for q, n in counts.items() if n / total >= _DEFAULT_GROUP_SHARE
+            q for q, n in commonest if n / total >= _DEFAULT_GROUP_SHARE
         )
         populations: dict[str, Counter[str]] = defaultdict(Counter)
         order: dict[str, int] = {}

@@ -168,3 +168,70 @@ def test_a_misspelt_condition_is_read_as_the_title_it_means(general):
     assert "Psoriasis" in _cited_titles(answer)
     notes = [s.text for s in answer.sections[0].sentences]
     assert any("'psoriasys' was read as 'psoriasis'" in n for n in notes)
+
+
+# -- published guideline wording (pure) -------------------------------------------------------
+
+
+def test_a_certainty_that_names_its_evidence_is_printed_once():
+    from assistant.compose import grading_text
+    from ingest.types import Direction, Recommendation
+
+    def rec(strength: str, certainty: str) -> Recommendation:
+        return Recommendation(
+            statement="Screening is recommended.",
+            direction=Direction.for_,
+            strength=strength,
+            certainty=certainty,
+            population="adults",
+            intervention="screening",
+        )
+
+    assert grading_text(rec("Strong recommendation", "moderate-certainty evidence")) == (
+        "Strong recommendation; moderate-certainty evidence"
+    )
+    assert grading_text(rec("recommendation category: A", "evidence type: 3")) == (
+        "recommendation category: A; evidence type: 3"
+    )
+    assert grading_text(rec("conditional", "low")) == (
+        "conditional recommendation; low certainty of evidence"
+    )
+
+
+def test_grade_words_are_checked_in_the_sources_own_layout():
+    from assistant.verify import grading_supported
+
+    passage = "Screening is recommended. Strength: Strong recommendation; certainty: Moderate"
+    claim = "Screening is recommended (Strong recommendation; moderate-certainty evidence)."
+    assert grading_supported(claim, passage)
+    assert not grading_supported(claim.replace("moderate", "high"), passage)
+
+
+def test_a_population_of_adults_and_adolescents_is_no_special_group():
+    from assistant.lexicon import Lexicon
+    from assistant.profile import CorpusProfile
+    from ingest.types import Direction, DocType, Document, Recommendation
+
+    doc = Document(id="g", title="Guideline on X", organization="Org", doc_type=DocType.guideline)
+
+    def block(n: int, population: str, section: str) -> Chunk:
+        rec = Recommendation(
+            statement=f"Statement {n}.",
+            direction=Direction.for_,
+            strength="strong",
+            population=population,
+            intervention=f"option {n}",
+            section=section,
+        )
+        return Chunk(document=doc.ref(), position=n, text=rec.statement, recommendation=rec)
+
+    blocks = [
+        block(0, "adults living with HIV", "Adults"),
+        block(1, "adults and adolescents living with HIV", "Adults and adolescents"),
+        block(2, "children living with HIV", "Children"),
+        block(3, "adults living with HIV and TB", "Adults"),
+    ]
+    profile = CorpusProfile.build(Lexicon.load(CORPUS_DIR / "lexicon"), {"g": doc.ref()}, blocks)
+    assert profile.default_groups == {"adults"}
+    assert profile.record_groups("adults and adolescents living with HIV") == set()
+    assert profile.record_groups("children living with HIV") == {"children"}
