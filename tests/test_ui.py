@@ -235,6 +235,18 @@ def test_sentences_carry_citation_marks_and_italic_caveats():
     assert conflict.endswith("as Standard. [1, 3]")
 
 
+def test_a_list_is_shown_under_its_lead_in_with_one_citation():
+    sentence = Sentence(
+        text="People at higher risk are those with",
+        items=["a family history", "obesity"],
+        citations=[Citation(number=2, chunk_id="c", document_id="d")],
+        kind=SentenceKind.research,
+    )
+    assert sentence_markdown(sentence) == (
+        "People at higher risk are those with [2]\n    - a family history\n    - obesity"
+    )
+
+
 def test_summary_is_one_paragraph_with_its_marks():
     assert answer_blocks(built_answer())[1].markdown == (
         "**Summary.** Gabapentin is recommended. [1]"

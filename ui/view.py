@@ -67,6 +67,9 @@ def sentence_markdown(sentence: Sentence, anchor: str | None = None) -> str:
         text = f"{text} {marks}"
     if sentence.caveat:
         text += f" :gray[_({escape(sentence.caveat)})_]"
+    # A list the sentence leads into: a sub-list under it, quoted and cited with it.
+    for item in sentence.items:
+        text += f"\n    - {escape(item)}"
     return text
 
 
@@ -332,7 +335,7 @@ def cited_passages_html(answer: Answer, anchor: str) -> str:
     number_of: dict[str, int] = {}
     for sentence in answer.all_sentences():
         for citation in sentence.citations:
-            claims.setdefault(citation.chunk_id, []).append(sentence.text)
+            claims.setdefault(citation.chunk_id, []).extend([sentence.text, *sentence.items])
             number_of.setdefault(citation.chunk_id, citation.number)
     boxes: list[str] = []
     for chunk_id, number in number_of.items():
