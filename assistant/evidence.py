@@ -268,7 +268,11 @@ def focus_hits(item: RecItem, focus: set[str]) -> int:
 
 
 def _matches_focus(item: RecItem, focus: set[str]) -> bool:
-    return bool(focus) and focus_hits(item, focus) > 0
+    # A guideline on the subject itself ("prevention of relapse") keeps its blocks: here the
+    # title's words count.
+    rec = item.rec
+    text = f"{item.chunk.heading} {rec.intervention} {rec.population} {rec.statement}"
+    return bool(focus) and focus_matches(text, focus) > 0
 
 
 def _matches_intervention(item: RecItem, terms: set[str]) -> bool:
@@ -789,7 +793,7 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         diversify=False,
     )
     readings = subject_words(u, sources.profile)
-    if not u.conditions and readings:
+    if not u.conditions and not _names_known_concept(u, sources) and readings:
         # Recommendations only from guidelines about the question's subject: a coeliac
         # question is not answered by the newest guideline's recommendations on another disease.
         on_topic_docs = {
