@@ -1,7 +1,11 @@
-"""Hybrid retrieval: BM25 and dense candidates fused by reciprocal rank fusion (RRF).
+"""Hybrid retrieval: BM25 and dense candidates, fused.
 
-RRF needs no score calibration between retrievers, which matters because BM25 scores are
-unbounded and corpus-dependent. After fusion: superseded documents are down-weighted (kept, so an
+Default fusion is by score: the chunk's cosine to the query plus `lexical_weight` times its BM25
+score divided by the query's best BM25 score, so BM25's unbounded, corpus-dependent scale never
+matters, yet how much better one hit matches than the next does (ranks alone lose that:
+docs/benchmarks.md, +0.7 points R@1 on PubMedQA, +X on MedQuAD). A lexical-only candidate gets
+its exact stored cosine; a dense-only one a BM25 of 0. Reciprocal rank fusion (RRF) remains as
+``fusion="rrf"``. After fusion: superseded documents are down-weighted (kept, so an
 outdated recommendation can still be flagged), optional filters applied, and a per-document cap
 keeps one long document from filling every slot. Ties break on chunk id: same query, same order.
 """
@@ -81,7 +85,13 @@ class Retriever:
             if mode != "dense"
             else []
         )
-        candidates = self._fuse(dense, lexical, mode)
+        exact: dict[str, float] = {}
+        if mode == "hybrid" and self.settings.fusion == "score":
+            in_dense = {h.chunk_id for h in dense}
+            missing = [h.chunk_id for h in lexical if h.chunk_id not in in_dense]
+            if missing:
+                exact = self.index.similarities(self.index.embedder.embed_query(query), missing)
+        candidates = self._fuse(dense, lexical, mode, exact)
         chunks = {c.id: c for c in self.index.get([c.chunk_id for c in candidates])}
         prefer_superseded = bool(filters and filters.statuses == {DocStatus.superseded})
         scored: list[tuple[float, str, _Candidate]] = []
@@ -108,7 +118,13 @@ class Retriever:
             for rank, (score, _, cand) in enumerate(chosen, start=1)
         ]
 
-    def _fuse(self, dense: Sequence[Hit], lexical: Sequence[Hit], mode: str) -> list[_Candidate]:
+    def _fuse(
+        self,
+        dense: Sequence[Hit],
+        lexical: Sequence[Hit],
+        mode: str,
+        exact: dict[str, float] | None = None,
+    ) -> list[_Candidate]:
         by_id: dict[str, _Candidate] = {}
         for hit in dense:
             cand = by_id.setdefault(hit.chunk_id, _Candidate(hit.chunk_id))
@@ -117,11 +133,19 @@ class Retriever:
             cand = by_id.setdefault(hit.chunk_id, _Candidate(hit.chunk_id))
             cand.lexical = hit
         rrf_k = self.settings.rrf_k
+        best_lexical = max((h.score for h in lexical), default=0.0)
+        floor = min((h.score for h in dense), default=0.0)
         for cand in by_id.values():
             if mode == "dense":
                 cand.fused = cand.dense.score if cand.dense else 0.0
             elif mode == "bm25":
                 cand.fused = cand.lexical.score if cand.lexical else 0.0
+            elif self.settings.fusion == "score":
+                cosine = cand.dense.score if cand.dense else (exact or {}).get(cand.chunk_id, floor)
+                lexical_part = (
+                    cand.lexical.score / best_lexical if cand.lexical and best_lexical > 0 else 0.0
+                )
+                cand.fused = cosine + self.settings.lexical_weight * lexical_part
             else:
                 cand.fused = sum(
                     1.0 / (rrf_k + hit.rank) for hit in (cand.dense, cand.lexical) if hit

@@ -95,6 +95,17 @@ class ChromaVectors:
                 metadatas=list(metadatas[start:end]),  # type: ignore[arg-type]
             )
 
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self._collection.get(ids=list(ids), include=["embeddings"])
+        embeddings = got.get("embeddings")
+        if embeddings is None:
+            return {}
+        return {
+            i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], embeddings, strict=True)
+        }
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 2000):
             batch = list(ids[start : start + 2000])
