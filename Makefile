@@ -36,6 +36,7 @@ bench: setup
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_ingest.py --json $(BENCH_DIR)/ingest.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --json $(BENCH_DIR)/quality.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --json $(BENCH_DIR)/latency.json
+	$(PY) scripts/bench_report.py $(BENCH_DIR)
 
 # The bundled faithfulness suite against its thresholds; JSON, HTML and JUnit reports in reports/.
 eval: setup

@@ -44,13 +44,15 @@ TIERS = {"bundled": 0, "1k": 1_000, "10k": 10_000, "100k": 100_000}
 SCALE_CHUNKING = {"CLINIQ_CHUNKING__MAX_TOKENS": "64", "CLINIQ_CHUNKING__OVERLAP_TOKENS": "0"}
 
 
-def questions() -> list[str]:
+def questions() -> list[tuple[str, str]]:
+    """(question set, question): the bundled suite's first turns, then 20 MedQuAD questions."""
     import yaml
 
     suite = yaml.safe_load((ROOT / "evals" / "suites" / "rls.yaml").read_text())
-    out = [c["user_input"] for c in suite["cases"] if isinstance(c.get("user_input"), str)]
+    cases = suite["cases"]
+    out = [("suite", c["user_input"]) for c in cases if isinstance(c.get("user_input"), str)]
     medquad = random.Random(3).sample(medquad_records(), 20)
-    return out + [r["question"] for r in medquad]
+    return out + [("medquad", r["question"]) for r in medquad]
 
 
 def tier_inputs(tier: str, work: Path) -> list[Path]:
@@ -103,7 +105,7 @@ def build(tier: str, work: Path, env: dict[str, str]) -> Path:
     return index
 
 
-def measure(index: Path, out: Path) -> None:
+def measure(index: Path, out: Path, limit: int = 0) -> None:
     """Child process: load everything, then time each question once."""
     import ingest  # noqa: F401
     from assistant.conversation import Session
@@ -120,20 +122,24 @@ def measure(index: Path, out: Path) -> None:
     retriever = Retriever(Index.open(settings, assistant.embedder), settings.retrieval)
     retriever.retrieve("warm up the lexical index")
     rows = []
-    for question in questions():
+    asked = questions()
+    if limit:
+        asked = [q for name in ("suite", "medquad") for q in asked if q[0] == name]
+        asked = [q for q in asked if q[0] == "suite"][:limit] + [
+            q for q in asked if q[0] == "medquad"
+        ][:limit]
+    for qset, question in asked:
         t = time.perf_counter()
         answer = assistant.ask(question, session=Session())
         total = (time.perf_counter() - t) * 1000
-        for embedder in {
-            id(assistant.embedder): assistant.embedder,
-            id(retriever.index.embedder): retriever.index.embedder,
-        }.values():
+        for embedder in (assistant.embedder, retriever.index.embedder):
             embedder.forget([question])
         t = time.perf_counter()
         retriever.retrieve(question)
         retrieval = (time.perf_counter() - t) * 1000
         rows.append(
             {
+                "set": qset,
                 "question": question,
                 "answer_ms": total,
                 "retrieval_ms": retrieval,
@@ -160,11 +166,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK / "latency")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=0, help="questions per set (a quick look)")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.out)
+        measure(args.measure, args.out, args.limit)
         return
 
     tiers = args.tiers.split(",")
@@ -178,12 +185,14 @@ def main() -> None:
         for tier in tiers:
             out = args.work / f"measure-{tier}-{rnd}.json"
             cmd = [sys.executable, __file__, "--measure", str(indexes[tier]), "--out", str(out)]
+            cmd += ["--limit", str(args.limit)]
             run_process(cmd, env)
             results[tier].append(json.loads(out.read_text()))
             print(f"  round {rnd + 1} {tier}: done")
 
-    summary: dict = {"questions": len(questions()), "rounds": args.rounds, "tiers": {}}
-    print(f"\n{len(questions())} questions x {args.rounds} rounds, each a fresh process")
+    asked = len(next(iter(results.values()))[0]["rows"]) if args.rounds else 0
+    summary: dict = {"questions": asked, "rounds": args.rounds, "tiers": {}}
+    print(f"\n{asked} questions x {args.rounds} rounds, each a fresh process")
     print(
         f"{'tier':<9}{'answer p50/p95/p99 ms':>24}{'retrieval p50/p95/p99 ms':>28}"
         f"{'p95 / bundled':>15}{'RSS MB':>8}"
@@ -202,8 +211,13 @@ def main() -> None:
         rss = statistics.median(run["peak_rss_mb"] for run in results[tier])
         with sqlite3.connect(indexes[tier] / "manifest.sqlite3") as conn:
             chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        by_set = {
+            name: stats([r["answer_ms"] for r in rows if r["set"] == name])
+            for name in sorted({r["set"] for r in rows})
+        }
         summary["tiers"][tier] = {
             "chunks": chunks,
+            "answer_ms_by_set": by_set,
             "answer_ms": ans,
             "retrieval_ms": ret,
             "p95_vs_bundled": ratio and round(ratio, 2),

@@ -153,7 +153,7 @@ def torch_agreement(index: Index, n: int = 200) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backends", default="onnx,auto")
+    parser.add_argument("--backends", default="auto,onnx", help="the default first, then fp32")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK / "quality")
     parser.add_argument("--datasets", default="medquad,pubmedqa")
     parser.add_argument("--json", type=Path, default=None)
@@ -170,11 +170,12 @@ def main() -> None:
         f"{resolve_backend(Settings().embedding)})"
     )
     makers = {"medquad": medquad_dataset, "pubmedqa": pubmedqa_dataset}
+    datasets = [makers[key](args.work) for key in args.datasets.split(",")]
     out: dict = {"backends": backends, "results": {}}
-    for key in args.datasets.split(","):
-        dataset = makers[key](args.work)
-        print(f"\n## {dataset.name}")
-        for backend in backends:
+    # Backend by backend, the default first: its figures are there even if a run is cut short.
+    for backend in backends:
+        for dataset in datasets:
+            print(f"\n## {dataset.name}, {backend}")
             index = build(dataset, backend, args.work)
             if backend == "onnx" and "fp32_torch_min_cosine" not in out:
                 out["fp32_torch_min_cosine"] = round(torch_agreement(index), 6)
@@ -189,17 +190,23 @@ def main() -> None:
                         config, {}
                     )[backend] = got
                     print(
-                        f"  {backend:<10}{qset:<18}{config:<32}R@1 {got['R@1']:.3f}  "
+                        f"  {qset:<18}{config:<32}R@1 {got['R@1']:.3f}  "
                         f"R@5 {got['R@5']:.3f}  MRR@10 {got['MRR@10']:.3f}  "
-                        f"p95 {got['p95_ms']:.0f} ms"
+                        f"p95 {got['p95_ms']:.0f} ms",
+                        flush=True,
                     )
             index.close()
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(out, indent=1))
     if len(backends) > 1:
-        ref, other = backends[0], backends[-1]
+        other, ref = backends[0], backends[-1]
         worst = 0.0
         for qsets in out["results"].values():
             for configs in qsets.values():
                 for by_backend in configs.values():
+                    if ref not in by_backend or other not in by_backend:
+                        continue
                     for metric in ("R@1", "R@5", "MRR@10"):
                         worst = min(worst, by_backend[other][metric] - by_backend[ref][metric])
         out["largest_drop_points"] = round(-100 * worst, 1)
