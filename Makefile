@@ -35,6 +35,8 @@ bench: setup
 	$(PY) -m ingest.embedding
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_ingest.py --json $(BENCH_DIR)/ingest.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --json $(BENCH_DIR)/quality.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --legacy --backends auto \
+		--json $(BENCH_DIR)/quality-legacy.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --json $(BENCH_DIR)/latency.json
 	$(PY) scripts/bench_report.py $(BENCH_DIR)
 

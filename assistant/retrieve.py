@@ -1,13 +1,15 @@
 """Hybrid retrieval: BM25 and dense candidates, fused.
 
-Default fusion is by score: the chunk's cosine to the query plus `lexical_weight` times its BM25
-score divided by the query's best BM25 score, so BM25's unbounded, corpus-dependent scale never
-matters, yet how much better one hit matches than the next does (ranks alone lose that:
-docs/benchmarks.md, +0.7 points R@1 on PubMedQA, +X on MedQuAD). A lexical-only candidate gets
-its exact stored cosine; a dense-only one a BM25 of 0. Reciprocal rank fusion (RRF) remains as
-``fusion="rrf"``. After fusion: superseded documents are down-weighted (kept, so an
-outdated recommendation can still be flagged), optional filters applied, and a per-document cap
-keeps one long document from filling every slot. Ties break on chunk id: same query, same order.
+Reciprocal rank fusion (RRF, the default) needs no score calibration between retrievers, which
+matters because BM25 scores are unbounded and corpus-dependent. ``fusion="score"`` adds the
+chunk's cosine to `lexical_weight` times its BM25 score over the query's best BM25 score, which
+keeps how much better one hit matches than the next (ranks lose that): +1.4 points R@1 on
+MedQuAD, +0.3 on PubMedQA (docs/benchmarks.md), but the answerer's recommendation selection is
+tuned on RRF's order, so it is opt-in. There a lexical-only candidate gets its exact stored
+cosine and a dense-only one a BM25 of 0. After fusion: superseded documents are down-weighted
+(kept, so an outdated recommendation can still be flagged), optional filters applied, and a
+per-document cap keeps one long document from filling every slot. Ties break on chunk id: same
+query, same order.
 """
 
 from __future__ import annotations
@@ -95,13 +97,17 @@ class Retriever:
         chunks = {c.id: c for c in self.index.get([c.chunk_id for c in candidates])}
         prefer_superseded = bool(filters and filters.statuses == {DocStatus.superseded})
         scored: list[tuple[float, str, _Candidate]] = []
+        score_fusion = mode == "hybrid" and self.settings.fusion == "score"
+        zero = min((c.fused for c in candidates), default=0.0) if score_fusion else 0.0
         for cand in candidates:
             chunk = chunks.get(cand.chunk_id)
             if chunk is None or (filters and not filters.accepts(chunk)):
                 continue
             score = cand.fused
             if chunk.document.status is DocStatus.superseded and not prefer_superseded:
-                score *= 1.0 - self.settings.superseded_penalty
+                # The penalty takes a share of the lead over the weakest candidate (RRF's zero
+                # is "not retrieved"; a cosine's is the weakest candidate's score).
+                score = zero + (score - zero) * (1.0 - self.settings.superseded_penalty)
             scored.append((score, cand.chunk_id, cand))
         scored.sort(key=lambda item: (-item[0], item[1]))
         chosen = self._diversify(scored, chunks, k) if diversify else scored[:k]

@@ -102,10 +102,11 @@ class RetrievalSettings(_Section):
     top_k: int = Field(default=8, ge=1, le=100)
     candidates: int = Field(default=40, ge=1, description="Per-retriever candidates fused by RRF.")
     rrf_k: int = Field(default=60, ge=1)
-    fusion: Literal["score", "rrf"] = Field(
-        default="score",
-        description="Hybrid fusion: cosine + lexical_weight x BM25/best BM25 (score), or "
-        "reciprocal rank fusion (rrf); docs/benchmarks.md compares them.",
+    fusion: Literal["rrf", "score"] = Field(
+        default="rrf",
+        description="Hybrid fusion: reciprocal rank fusion (rrf), or cosine + lexical_weight x "
+        "BM25/best BM25 (score: better retrieval, docs/benchmarks.md, but the answerer's "
+        "recommendation selection is tuned on rrf's order).",
     )
     lexical_weight: float = Field(
         default=0.2, ge=0, description="BM25's weight in score fusion (its best hit counts 1)."

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ingest.docstore import DocStore
-from ingest.embedding import Embedder, get_embedder
+from ingest.embedding import Embedder, cache_key, get_embedder
 from ingest.errors import IndexMismatchError, IndexMissingError
 from ingest.lexical import BM25Index
 from ingest.settings import Settings
@@ -102,28 +102,37 @@ HEADING_CHARS = 120  # about 30 tokens: chunks leave that much room (ChunkingSet
 TITLE_CHARS = 60
 # Bump when embedding_input or lexical_text change: the next ingest re-embeds (from its cache
 # where the input is unchanged) and every stored vector then means the same thing.
-INPUT_FORMAT = "2"
+INPUT_FORMAT = "3"
+
+
+def titled(doc_type: str) -> bool:
+    """A page or an abstract is about its title, so each chunk carries it; a guideline covers
+    many subjects (its title names them all) and its headings give a chunk its context."""
+    return doc_type != DocType.guideline
 
 
 def _context(chunk: Chunk) -> str:
-    """The document title, then the nearest section headings (the title once only)."""
+    """The nearest section headings, after the document's title where `titled`."""
     head = " > ".join(chunk.section_path[-2:])
     title = " ".join(chunk.document.title.split())
+    if not titled(chunk.document.doc_type):
+        return (head or title)[:HEADING_CHARS]
     if title and title.lower() not in head.lower():
         head = f"{title[:TITLE_CHARS]} > {head}" if head else title
     return head[:HEADING_CHARS]
 
 
 def embedding_input(chunk: Chunk) -> str:
-    """What the model embeds: the document's title and the nearest headings give a chunk its
-    context (MedQuAD, questions withheld: dense R@5 0.938 -> 0.994; docs/benchmarks.md)."""
+    """What the model embeds: headings (and title, see `titled`) give a chunk its context
+    (MedQuAD pages, questions withheld: dense R@5 0.938 -> 0.994; docs/benchmarks.md)."""
     return f"{_context(chunk)}\n{chunk.text}"
 
 
-def lexical_text(title: str, section_path: Sequence[str], text: str) -> str:
-    """What BM25 indexes: title, full section path and text (title: BM25 R@5 0.926 -> 0.986)."""
+def lexical_text(title: str, section_path: Sequence[str], text: str, doc_type: str = "") -> str:
+    """What BM25 indexes: title (see `titled`), full section path and text (the title: BM25
+    R@5 0.926 -> 0.986 on MedQuAD pages)."""
     section = " ".join(section_path)
-    if title.lower() in section.lower():
+    if not titled(doc_type) or title.lower() in section.lower():
         title = ""
     return f"{title}\n{section}\n{text}"
 
@@ -234,8 +243,16 @@ class Index:
         return [Hit(h.chunk_id, h.similarity, rank) for rank, h in enumerate(hits[:k], start=1)]
 
     def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
-        """Cosine of stored chunk vectors to `vector` (chunks the dense search did not return)."""
-        stored = self.vectors.vectors(sorted(set(ids)))
+        """Cosine of stored chunk vectors to `vector` (chunks the dense search did not return).
+        Read from the manifest's embedding cache (one SQLite query); Chroma for any it lacks."""
+        wanted = sorted(set(ids))
+        backend = self.embedder.backend
+        keys = {c.id: cache_key(backend, embedding_input(c)) for c in self.get(wanted)}
+        cached = self.docstore.cached_embeddings(sorted(set(keys.values())))
+        stored = {cid: cached[key] for cid, key in keys.items() if key in cached}
+        missing = [cid for cid in wanted if cid not in stored]
+        if missing:
+            stored.update(self.vectors.vectors(missing))
         return {i: float(np.dot(v, vector)) for i, v in stored.items()}
 
     def query_lexical(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[Hit]:
@@ -274,12 +291,24 @@ class Index:
         for cid, text, chunk_json in self.docstore.iter_committed_chunks():
             ids.append(cid)
             data = json.loads(chunk_json)
-            title = (data.get("document") or {}).get("title") or ""
-            texts.append(lexical_text(title, data.get("section_path") or [], text))
+            doc = data.get("document") or {}
+            texts.append(
+                lexical_text(
+                    doc.get("title") or "",
+                    data.get("section_path") or [],
+                    text,
+                    doc.get("doc_type") or "",
+                )
+            )
         index = BM25Index.build(ids, texts, self.docstore.generation)
         index.save(self.dir / "bm25")
         self._lexical = index
         return index
+
+    def warm_up(self) -> None:
+        """Load what the first query would otherwise pay for (BM25, the served-chunk table)."""
+        self.lexical()
+        self._served_kinds()
 
     def invalidate(self) -> None:
         self._lexical = None

@@ -101,6 +101,7 @@ def main() -> None:
     for name, render in (
         ("ingest.json", ingest_table),
         ("quality.json", quality_table),
+        ("quality-legacy.json", quality_table),
         ("latency.json", latency_table),
     ):
         data = _load(directory, name)

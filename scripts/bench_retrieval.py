@@ -92,8 +92,8 @@ def pubmedqa_dataset(work: Path) -> Dataset:
 CONFIGS: dict[str, tuple[str, dict]] = {
     "BM25": ("bm25", {}),
     "dense": ("dense", {}),
-    "hybrid RRF (k=60, before)": ("hybrid", {"fusion": "rrf"}),
-    "hybrid score fusion (default)": ("hybrid", {}),
+    "hybrid RRF (k=60, default)": ("hybrid", {"fusion": "rrf"}),
+    "hybrid score fusion (weight 0.2)": ("hybrid", {"fusion": "score"}),
 }
 
 
@@ -139,6 +139,44 @@ def build(dataset: Dataset, backend: str, work: Path) -> Index:
     return Index.open(settings)
 
 
+def legacy_embedding_input(chunk) -> str:  # type: ignore[no-untyped-def]
+    """The embedding input before titles were added (the baseline's)."""
+    head = " > ".join(chunk.section_path[-2:]) or chunk.document.title
+    return f"{head[:120]}\n{chunk.text}"
+
+
+def legacy_lexical_text(title: str, section_path, text: str, doc_type: str = "") -> str:  # type: ignore[no-untyped-def]
+    """The BM25 text before titles were added (the baseline's)."""
+    return f"{' '.join(section_path)}\n{text}"
+
+
+def build_legacy(dataset: Dataset, backend: str, work: Path) -> Index:
+    """An index built the way cliniq built it before (no title in either input)."""
+    import ingest.pipeline
+    import ingest.store
+
+    saved = ingest.pipeline.embedding_input, ingest.store.lexical_text
+    ingest.pipeline.embedding_input = legacy_embedding_input
+    ingest.store.lexical_text = legacy_lexical_text
+    try:
+        settings = Settings()
+        settings.embedding.backend = backend  # type: ignore[assignment]
+        settings.store.index_dir = work / f"index-{dataset.name.lower()}-{backend}-legacy-inputs"
+        report = ingest_paths([dataset.path], settings)
+        if report.chunks_embedded:
+            print(f"  built {settings.store.index_dir.name}: {report.chunks_embedded} embedded")
+        return Index.open(settings)
+    finally:
+        ingest.pipeline.embedding_input, ingest.store.lexical_text = saved
+
+
+LEGACY_CONFIGS: dict[str, tuple[str, dict]] = {
+    "before: BM25, no title": ("bm25", {}),
+    "before: dense, no title": ("dense", {}),
+    "before: hybrid RRF, no title": ("hybrid", {"fusion": "rrf"}),
+}
+
+
 def torch_agreement(index: Index, n: int = 200) -> float:
     """Min cosine between the onnx float32 vectors and torch's on the same inputs (this run)."""
     from ingest.settings import EmbeddingSettings
@@ -157,6 +195,17 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK / "quality")
     parser.add_argument("--datasets", default="medquad,pubmedqa")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--weights", default="", help="also score fusion at these lexical weights, e.g. 0.1,0.3"
+    )
+    parser.add_argument(
+        "--only-weights", action="store_true", help="evaluate only the --weights configurations"
+    )
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="only the baseline instead: inputs without titles, RRF (first backend)",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -169,11 +218,17 @@ def main() -> None:
         f"backends: {', '.join(backends)} (auto on this machine: "
         f"{resolve_backend(Settings().embedding)})"
     )
+    configs = {} if args.only_weights else dict(CONFIGS)
+    for w in filter(None, args.weights.split(",")):
+        configs[f"hybrid score fusion (weight {w})"] = (
+            "hybrid",
+            {"fusion": "score", "lexical_weight": float(w)},
+        )
     makers = {"medquad": medquad_dataset, "pubmedqa": pubmedqa_dataset}
     datasets = [makers[key](args.work) for key in args.datasets.split(",")]
     out: dict = {"backends": backends, "results": {}}
     # Backend by backend, the default first: its figures are there even if a run is cut short.
-    for backend in backends:
+    for backend in [] if args.legacy else backends:
         for dataset in datasets:
             print(f"\n## {dataset.name}, {backend}")
             index = build(dataset, backend, args.work)
@@ -184,7 +239,7 @@ def main() -> None:
                     f"{out['fp32_torch_min_cosine']}"
                 )
             for qset, queries in dataset.queries.items():
-                for config, (mode, overrides) in CONFIGS.items():
+                for config, (mode, overrides) in configs.items():
                     got = evaluate(index, queries, mode, overrides)
                     out["results"].setdefault(dataset.name, {}).setdefault(qset, {}).setdefault(
                         config, {}
@@ -198,6 +253,24 @@ def main() -> None:
             index.close()
             if args.json:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(out, indent=1))
+    if args.legacy:
+        for dataset in datasets:
+            print(f"\n## {dataset.name}, {backends[0]}, inputs without titles (before)")
+            index = build_legacy(dataset, backends[0], args.work)
+            for qset, queries in dataset.queries.items():
+                for config, (mode, overrides) in LEGACY_CONFIGS.items():
+                    got = evaluate(index, queries, mode, overrides)
+                    out["results"].setdefault(dataset.name, {}).setdefault(qset, {})[config] = {
+                        backends[0]: got
+                    }
+                    print(
+                        f"  {qset:<18}{config:<32}R@1 {got['R@1']:.3f}  R@5 {got['R@5']:.3f}  "
+                        f"MRR@10 {got['MRR@10']:.3f}",
+                        flush=True,
+                    )
+            index.close()
+            if args.json:
                 args.json.write_text(json.dumps(out, indent=1))
     if len(backends) > 1:
         other, ref = backends[0], backends[-1]
