@@ -78,3 +78,26 @@ def test_index_is_queried_with_the_backend_it_was_built_with(tmp_path):
     reopened.embedding.backend = default  # type: ignore[assignment]
     with pytest.raises(IndexMismatchError, match="CLINIQ_EMBEDDING__BACKEND"):
         Index.open(reopened)
+
+
+def test_a_new_input_format_replaces_every_vector(tmp_path, embedder):
+    """Vectors of unchanged chunks are replaced when what is embedded changes (from the cache
+    where the input itself is unchanged), so an index never mixes two input formats."""
+    from ingest.store import INPUT_FORMAT
+
+    docs = tmp_path / "docs"
+    write_doc(docs, "iron", "# Iron\n\nFerritin below 75 ng/mL calls for iron.\n")
+    settings = Settings()
+    settings.store.index_dir = tmp_path / "index"
+    ingest_paths([docs], settings, embedder=embedder)
+    index = Index.open(settings, embedder)
+    index.docstore.set_meta("input_format", "0")
+    index.close()
+
+    again = ingest_paths([docs], settings, embedder=embedder)
+    assert again.documents_updated == 1
+    assert again.embeddings_reused >= 1 and again.chunks_embedded == 0
+    index = Index.open(settings, embedder)
+    assert index.docstore.get_meta("input_format") == INPUT_FORMAT
+    assert index.vectors.count() == index.stats().chunks
+    index.close()
