@@ -33,11 +33,12 @@ BENCH_DIR ?= /tmp/cliniq-bench
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m ingest.embedding
-	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_ingest.py --json $(BENCH_DIR)/ingest.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_ingest.py --runs 2 --json $(BENCH_DIR)/ingest.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --json $(BENCH_DIR)/quality.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --legacy --backends auto \
 		--json $(BENCH_DIR)/quality-legacy.json
-	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --json $(BENCH_DIR)/latency.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --limit 20 --rounds 1 \
+		--json $(BENCH_DIR)/latency.json
 	$(PY) scripts/bench_report.py $(BENCH_DIR)
 
 # The bundled faithfulness suite against its thresholds; JSON, HTML and JUnit reports in reports/.

@@ -9,10 +9,11 @@ right after, with the question's cached query vector dropped, so it pays its own
 Rounds alternate the tiers (bundled, 1k, 10k, 100k, bundled, ...) and the percentiles pool the
 rounds; each tier's p95 is also given as a ratio of the bundled tier's p95 in the same round.
 
-Tiers: `bundled` is corpus/ alone. 1k, 10k and 100k add MedQuAD documents (file order) and, for
-100k, every MedQuAD answer and the 1,000 PubMedQA abstracts, chunked at 64 tokens without
-overlap so that the shared data reaches 100,000 chunks (102,559 with the corpus). The 100k
-index is embedded once (about 20-40 minutes of one core with int8) and kept under --work; the
+Tiers: `bundled` is corpus/ alone. 1k and 10k add the shortest prefix of MedQuAD records (file
+order) that reaches that many chunks; 100k is every MedQuAD answer and the 1,000 PubMedQA
+abstracts. All three are chunked at 64 tokens without overlap, so that the shared data reaches
+100,000 chunks (102,806 with the corpus). The 100k
+index is embedded once (42 minutes with int8 on a busy 2-core machine) and kept under --work; the
 smaller tiers take their vectors from its embedding cache. Questions: the bundled suite's
 single-turn questions (evals/suites/rls.yaml) and 20 MedQuAD questions (seed 3).
 """
@@ -63,14 +64,28 @@ def tier_inputs(tier: str, work: Path) -> list[Path]:
     records = medquad_records()
     if target >= 100_000:
         return [ROOT / "corpus", write_jsonl(records, work / "medquad-all.jsonl"), PUBMEDQA]
-    # ~3.7 chunks of 64 tokens per record (102,559 chunks from 16,407 records + PubMedQA).
-    keep, docs = [], set()
-    for r in records:
-        docs.add((r.get("collection"), r.get("doc_id")))
-        keep.append(r)
-        if len(keep) * 3.7 >= target:
-            break
-    return [ROOT / "corpus", write_jsonl(keep, work / f"medquad-{tier}.jsonl")]
+    # The shortest prefix of MedQuAD records (file order) whose chunks, with the corpus's,
+    # reach the tier's size (bisection; chunking is cheap next to embedding).
+    corpus_chunks = _chunk_count([ROOT / "corpus"])
+    lo, hi = 1, len(records)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        path = write_jsonl(records[:mid], work / f"medquad-{tier}.jsonl")
+        if corpus_chunks + _chunk_count([path]) >= target:
+            hi = mid
+        else:
+            lo = mid + 1
+    return [ROOT / "corpus", write_jsonl(records[:lo], work / f"medquad-{tier}.jsonl")]
+
+
+def _chunk_count(paths: list[Path]) -> int:
+    from ingest.chunking import chunk_document
+    from ingest.loaders import iter_files, load_file_result
+    from ingest.settings import ChunkingSettings
+
+    chunking = ChunkingSettings(max_tokens=64, overlap_tokens=0)
+    docs = [d for f in iter_files(paths) for d in load_file_result(f).documents]
+    return sum(len(chunk_document(d, chunking)) for d in docs)
 
 
 def seed_cache(src: Path, dst: Path) -> None:
