@@ -27,9 +27,19 @@ $(VENV)/.llm-server: $(VENV)/.installed
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip install -q -e ".[llm-server]"
 	touch $@
 
+# Every figure in docs/benchmarks.md, each beside its baseline from the same run (an hour or more
+# on 2 cores the first time: the 100k-chunk index is embedded once and kept in $(BENCH_DIR)).
+BENCH_DIR ?= /tmp/cliniq-bench
 bench: setup
-	$(PY) scripts/bench_answer.py
-	$(PY) scripts/bench_ingest.py --limit-docs 300
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m ingest.embedding
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_ingest.py --runs 2 --json $(BENCH_DIR)/ingest.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --json $(BENCH_DIR)/quality.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --legacy --backends auto \
+		--json $(BENCH_DIR)/quality-legacy.json
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --limit 20 --rounds 1 \
+		--json $(BENCH_DIR)/latency.json
+	$(PY) scripts/bench_report.py $(BENCH_DIR)
 
 # The bundled faithfulness suites and the held-out general suite (MedQuAD pages of other
 # conditions, its own index; skipped with a message when ../shared is absent), each against its

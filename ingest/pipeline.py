@@ -25,13 +25,13 @@ from filelock import FileLock, Timeout
 
 from ingest.chunking import chunk_document
 from ingest.docstore import FileRecord
-from ingest.embedding import Embedder
+from ingest.embedding import Embedder, cache_key
 from ingest.errors import CliniqError, IndexBusyError, LoaderError
 from ingest.loaders import iter_files, load_file_result
 from ingest.settings import Settings
-from ingest.store import MANIFEST_NAME, Index, chunk_metadata, embedding_input
+from ingest.store import INPUT_FORMAT, MANIFEST_NAME, Index, chunk_metadata, embedding_input
 from ingest.tokens import default_token_counter
-from ingest.types import Chunk, Document, sha256_hex
+from ingest.types import Chunk, Document
 
 # Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
 CHUNK_FORMAT = "4"  # 4: published guidelines read as such (pages, grades), lists kept whole
@@ -175,6 +175,7 @@ class _Ingest:
         self.progress = progress
         self.report = IngestReport()
         self.counter = default_token_counter()
+        self._reembed = False
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
         self.index.record_model()
@@ -183,6 +184,8 @@ class _Ingest:
         files, roots = self._expand(paths)
         pending, produced, loaded_files = self._scan(files)
         self._write(pending)
+        if self._reembed:
+            self.store.set_meta("input_format", INPUT_FORMAT)
         self._remove(produced, loaded_files, files, roots)
         self._record_files(loaded_files)
         if self.report.changed or self.index.lexical().generation != self.store.generation:
@@ -193,8 +196,15 @@ class _Ingest:
         return self.report
 
     def _check_chunk_format(self) -> None:
-        """A new chunk format re-chunks every document (embeddings come from the cache)."""
-        if self.store.get_meta("chunk_format") == CHUNK_FORMAT:
+        """A new chunk format re-chunks every document (embeddings come from the cache); a new
+        embedding-input format also replaces every stored vector, even of unchanged chunks."""
+        recorded = self.store.get_meta("input_format")
+        if recorded != INPUT_FORMAT:
+            if self.store.documents():
+                self._reembed = True
+            else:
+                self.store.set_meta("input_format", INPUT_FORMAT)
+        if self.store.get_meta("chunk_format") == CHUNK_FORMAT and not self._reembed:
             return
         with self.store.transaction() as conn:
             conn.execute("UPDATE documents SET content_hash = 'rechunk:' || content_hash")
@@ -379,7 +389,7 @@ class _Ingest:
         chunks = [c for p in batch for c in p.chunks]
         new_ids = {c.id for c in chunks}
         # A chunk whose id is already stored has identical text, document and position.
-        present = self.index.vectors.existing(sorted(new_ids & old_ids))
+        present = set() if self._reembed else self.index.vectors.existing(sorted(new_ids & old_ids))
         to_store = [c for c in chunks if c.id not in present]
         vectors = self._embed(to_store)
         self.progress.advance("chunks", len(chunks) - len(to_store))
@@ -423,7 +433,8 @@ class _Ingest:
         if not chunks:
             return np.zeros((0, 0), dtype=np.float32)
         inputs = [embedding_input(c) for c in chunks]
-        hashes = [sha256_hex(t) for t in inputs]
+        backend = self.index.embedder.backend
+        hashes = [cache_key(backend, t) for t in inputs]
         cached = self.store.cached_embeddings(sorted(set(hashes)))
         missing: dict[str, str] = {}
         for h, text in zip(hashes, inputs, strict=True):

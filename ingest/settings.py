@@ -7,11 +7,13 @@ double underscore, e.g. ``CLINIQ_STORE__HOST=127.0.0.1`` or ``CLINIQ_RETRIEVAL__
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+EMBEDDING_BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
 class _Section(BaseModel):
@@ -53,6 +55,18 @@ class EmbeddingSettings(_Section):
         "against any other busy process (measured: 13 ms vs 500 ms per query on 2 cores).",
     )
     batch_threads: int = Field(default=2, ge=1, description="torch threads for ingest batches.")
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        default="auto",
+        description="What computes the vectors: sentence-transformers (torch), a local ONNX "
+        "export (onnx, same vectors) or its int8 form; auto = the fastest on this machine that "
+        "keeps retrieval quality (docs/benchmarks.md). An index is always queried with the "
+        "backend it was built with.",
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="Where the ONNX exports and this machine's backend choice are kept; "
+        "default ~/.cache/cliniq/embedding.",
+    )
 
 
 class ChunkingSettings(_Section):
@@ -88,6 +102,15 @@ class RetrievalSettings(_Section):
     top_k: int = Field(default=8, ge=1, le=100)
     candidates: int = Field(default=40, ge=1, description="Per-retriever candidates fused by RRF.")
     rrf_k: int = Field(default=60, ge=1)
+    fusion: Literal["rrf", "score"] = Field(
+        default="rrf",
+        description="Hybrid fusion: reciprocal rank fusion (rrf), or cosine + lexical_weight x "
+        "BM25/best BM25 (score: better retrieval, docs/benchmarks.md, but the answerer's "
+        "recommendation selection is tuned on rrf's order).",
+    )
+    lexical_weight: float = Field(
+        default=0.2, ge=0, description="BM25's weight in score fusion (its best hit counts 1)."
+    )
     max_per_document: int = Field(default=3, ge=1, description="Diversity cap per document.")
     superseded_penalty: float = Field(default=0.5, ge=0, le=1)
 
