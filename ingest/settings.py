@@ -113,10 +113,12 @@ class AnswerSettings(_Section):
         default=0.5, ge=0, le=1, description="Min support score for a sentence to be shown."
     )
     verify_judge: str = Field(
-        default="minilm-scorer+rules",
-        description="Judge that checks each composed sentence (a name from "
-        "assistant.support.available_judges): the linear scorer answers in milliseconds; "
-        "'minilm-ensemble+rules' adds the cross-encoder at about a second per answer.",
+        default="minilm-nli+rules",
+        description="Judge that checks each composed (non-quoted) and each model-written "
+        "sentence; quoted sentences are checked by containment (a name from "
+        "assistant.support.available_judges): 'minilm-nli+rules' tells contradicted from "
+        "unsupported at tens of ms per sentence (docs/judges.md); 'minilm-scorer+rules' "
+        "answers in milliseconds but cannot tell support from contradiction.",
     )
     max_question_chars: int = Field(default=1000, ge=50)
 
