@@ -211,6 +211,24 @@ def test_judge_tells_the_three_labels_apart(nli_judge) -> None:
     assert verdicts[1].contradiction > verdicts[0].contradiction
 
 
+def test_superseded_claim_reports_history_and_over_no_is_not_a_negation(minilm) -> None:
+    if not WEIGHTS.exists():
+        pytest.skip("no shipped support judge weights")
+    from assistant.support.minilm_nli import MiniLMNLIJudge
+
+    judge = MiniLMNLIJudge(minilm, weights=WEIGHTS, clinical_gate=True)
+    history = check_claim(
+        "The 2012 guideline (now superseded) recommended ropinirole for adults.",
+        "The 2012 practice parameters recommended ropinirole for treating adults.",
+    )
+    assert "direction-mismatch" not in [r.split(":")[0] for r in history.rules]
+    verdict = judge.judge(
+        "The AASM makes a strong recommendation for pregabalin in adults.",
+        "The AASM recommends pregabalin over no pregabalin for adults. Strength: strong.",
+    )
+    assert str(verdict.label) != "contradicted"
+
+
 def test_gated_judge_contradicts_a_direction_flip(minilm) -> None:
     if not WEIGHTS.exists():
         pytest.skip("no shipped support judge weights")
@@ -226,13 +244,18 @@ def test_gated_judge_contradicts_a_direction_flip(minilm) -> None:
     assert judge.judge_many([]) == []
 
 
-def test_judge_is_listed_and_is_the_default(minilm) -> None:
+def test_judge_is_listed_and_checks_the_llm_path(minilm) -> None:
     if not WEIGHTS.exists():
         pytest.skip("no shipped support judge weights")
-    from assistant.support import available_judges, default_judge
+    from assistant.support import available_judges
+    from assistant.verify import Verifier
+    from ingest.settings import Settings
 
     assert {"minilm-nli", "minilm-nli+rules"} <= set(available_judges(None, minilm))
-    assert default_judge(None, model=minilm).name == "minilm-nli+rules"
+    settings = Settings()
+    assert settings.llm.verify_judge == "minilm-nli+rules"
+    verifier = Verifier.default(minilm, 0.5, settings.llm.verify_judge, settings)
+    assert verifier.judge.name == "minilm-nli+rules"
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """Claim-versus-passage support judging, shared by the assistant and the evals.
 
-``default_judge()`` is what the assistant uses to verify its own sentences: the 3-way MiniLM
-judge (supported / contradicted / not enough information; ``minilm_nli``), with the
-deterministic clinical checker able to overrule it. The older scorers stay listed.
+``default_judge()`` is the package default: the learned CPU scorer (a MiniLM cross-encoder when
+its weights are present, else a linear model over MiniLM, lexical and clinical features), with
+the deterministic clinical checker able to overrule it. ``minilm-nli+rules`` (``minilm_nli``)
+tells supported from contradicted from not enough information; the LLM path verifies with it.
 ``available_judges()`` lists every judge that can run here, for the benchmark.
 """
 
@@ -49,20 +50,14 @@ def _weights(configured: Path | None, default_name: str) -> Path:
 
 
 def default_judge(settings: Any = None, model: Any = None) -> SupportJudge:
-    """The 3-way MiniLM judge (supported / contradicted / not enough information) with the
-    clinical checker, when its weights ship; else the older scorers.
+    """The CPU support scorer combined with the clinical checker.
 
-    Without it: the average of the linear scorer and the MiniLM cross-encoder when both are
+    That is the average of the linear scorer and the MiniLM cross-encoder when both are
     shipped (the linear scorer alone otherwise), with the clinical gate. ``model`` is an
     already-loaded SentenceTransformer (or the ingest Embedder) to share; without one, the
     packaged MiniLM is loaded once per process.
     """
     cfg = support_settings(settings)
-    nli_path = _weights(None, NLI_WEIGHTS)
-    if cfg.use_cross_encoder and nli_path.exists():
-        from assistant.support.minilm_nli import MiniLMNLIJudge
-
-        return MiniLMNLIJudge(model, weights=nli_path, clinical_gate=cfg.clinical_gate)
     scorer_path = _weights(cfg.scorer_weights, "support_scorer.json")
     ce_path = _weights(cfg.cross_encoder_weights, "minilm_ce_lora.safetensors")
     ensemble_path = _weights(None, "ensemble.json")

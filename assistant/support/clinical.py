@@ -175,7 +175,7 @@ _AGAINST = re.compile(
     re.IGNORECASE,
 )
 _FOR = re.compile(
-    r"\b(?:recommend(?:s|ed|ation)?|suggest(?:s|ed)?|advise(?:s|d)?|should\s+(?:be\s+)?"
+    r"\b(?:recommend(?:s|ed|ations?)?|suggest(?:s|ed)?|advise(?:s|d)?|should\s+(?:be\s+)?"
     r"(?:use|used|offer|offered|give|given|start|started|receive|considered?)|"
     r"favou?rs?|endorse(?:s|d)?|first[- ]line|indicated)\b",
     re.IGNORECASE,
@@ -465,6 +465,8 @@ def _check_pairing(
 def _check_cues(claim: str, sentence: str) -> list[Finding]:
     findings: list[Finding] = []
     c_dir, s_dir = recommendation_direction(claim), recommendation_direction(sentence)
+    if c_dir == "superseded":
+        c_dir = None  # a claim that reports advice as superseded states history, not advice
     if c_dir and s_dir and c_dir != s_dir:
         findings.append(
             Finding("direction-mismatch", f"claim {c_dir} vs text {s_dir}", Severity.contradiction)

@@ -8,8 +8,9 @@ adapters load from the same file format); the embeddings come from the packaged 
 
 ``+rules`` adds the clinical checker: a rule that finds a contradiction (direction, strength,
 dose, threshold, drug, population, option) makes the verdict contradicted whatever the model
-says, and a claim naming a number, drug, option or population its text lacks is capped below
-supported.
+says, a claim naming a number, drug, option or population its text lacks is capped below
+supported, and a recommendation claim the rules find stated with the same direction and
+strength (nothing firing, most content words present) is supported (``rules_agree``).
 """
 
 from __future__ import annotations
@@ -29,15 +30,40 @@ from assistant.support.base import (
     clip01,
     judge_nonempty,
 )
-from assistant.support.clinical import Severity, check_claim
+from assistant.support.clinical import (
+    Severity,
+    check_claim,
+    recommendation_direction,
+    recommendation_strength,
+)
 from assistant.support.models import load_sentence_model, unwrap_sentence_model
 from assistant.support.pairmodel import PairEncoder, PairModel
-from assistant.support.scorer import WEIGHTS_DIR
+from assistant.support.scorer import GATING_RULES, WEIGHTS_DIR
 from assistant.support.terms import ClinicalTerms
 
 DEFAULT_NLI_WEIGHTS = WEIGHTS_DIR / "minilm_nli_int8.safetensors"
 GATED_SCORE = 0.2  # P(supported) cap when a rule contradicts
 UNSUPPORTED_SCORE = 0.4  # cap when the claim names something the text lacks
+# Rules precise enough to overrule the model (negation counts are not: "X over no X").
+GATE = GATING_RULES | {"option-mismatch", "population-mismatch", "pairing-mismatch"}
+AGREEMENT_RECALL = 0.7  # content words of a recommendation claim found in its text
+
+
+def rules_agree(claim: str, check: object) -> bool:
+    """A recommendation claim whose text gives the same direction and strength, with no rule
+    firing and most of its content words in the text: the rules vouch for it. The model,
+    trained mostly on other prose, reads some faithful recommendation sentences as contradicted
+    (a list of drugs under one "suggests against", say); there the rules decide."""
+    evidence = getattr(check, "evidence", None) or ""
+    direction = recommendation_direction(claim)
+    if direction is None or direction != recommendation_direction(evidence):
+        return False
+    c_str, e_str = recommendation_strength(claim), recommendation_strength(evidence)
+    if c_str and e_str and c_str != e_str:
+        return False
+    loose = {"negation-mismatch", "effect-direction-mismatch"}  # "X over no X" has a "no"
+    firing = [f for f in check.findings if f.rule not in loose]
+    return not firing and check.lexical_recall >= AGREEMENT_RECALL
 
 
 def load_nli_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -146,13 +172,20 @@ class MiniLMNLIJudge:
             if self.clinical_gate:
                 check = check_claim(claim, passage, terms=self.terms)
                 rules, evidence = check.rules, check.evidence
-                if check.contradiction:
+                if any(
+                    f.rule in GATE and f.severity is Severity.contradiction for f in check.findings
+                ):
                     score, contradiction = min(score, GATED_SCORE), max(contradiction, 0.9)
                     label = SupportLabel.contradicted
                 elif any(f.severity is Severity.unsupported for f in check.findings):
                     score = min(score, UNSUPPORTED_SCORE)
                     if label is SupportLabel.supported:
                         label = SupportLabel.not_supported
+                elif label is not SupportLabel.supported and rules_agree(claim, check):
+                    score = max(score, float(check.lexical_recall))
+                    contradiction = min(contradiction, 1.0 - score)
+                    label = SupportLabel.supported
+                    rules = [*rules, "rules-agree: same direction and strength"]
             out.append(
                 SupportVerdict(
                     label=label,
