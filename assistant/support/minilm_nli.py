@@ -10,7 +10,8 @@ adapters load from the same file format); the embeddings come from the packaged 
 dose, threshold, drug, population, option) makes the verdict contradicted whatever the model
 says, a claim naming a number, drug, option or population its text lacks is capped below
 supported, and a recommendation claim the rules find stated with the same direction and
-strength (nothing firing, most content words present) is supported (``rules_agree``).
+strength (nothing firing, most content words present), or that the passage quotes word for
+word, is supported (``rules_agree``, ``quoted``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ UNSUPPORTED_SCORE = 0.4  # cap when the claim names something the text lacks
 # Rules precise enough to overrule the model (negation counts are not: "X over no X").
 GATE = GATING_RULES | {"option-mismatch", "population-mismatch", "pairing-mismatch"}
 AGREEMENT_RECALL = 0.7  # content words of a recommendation claim found in its text
+
+
+def quoted(claim: str, passage: str) -> bool:
+    """The claim stands word for word in the passage (as the assistant's verifier checks)."""
+    norm = lambda t: " ".join(t.lower().split()).rstrip(".")  # noqa: E731
+    return len(claim) > 20 and norm(claim) in norm(passage)
 
 
 def rules_agree(claim: str, check: object) -> bool:
@@ -181,6 +188,10 @@ class MiniLMNLIJudge:
                     score = min(score, UNSUPPORTED_SCORE)
                     if label is SupportLabel.supported:
                         label = SupportLabel.not_supported
+                elif label is not SupportLabel.supported and quoted(claim, passage):
+                    score, contradiction = max(score, 0.95), min(contradiction, 0.05)
+                    label = SupportLabel.supported
+                    rules = [*rules, "quoted: the claim stands in the passage"]
                 elif label is not SupportLabel.supported and rules_agree(claim, check):
                     score = max(score, float(check.lexical_recall))
                     contradiction = min(contradiction, 1.0 - score)
