@@ -299,6 +299,10 @@ class LLMAssistant:
         max_sentences: int = 30,
     ) -> None:
         self.settings = settings
+        if verifier is None:  # model-written text is checked by settings.llm.verify_judge
+            verifier = Verifier.default(
+                embedder, settings.answer.verify_threshold, settings.llm.verify_judge, settings
+            )
         self.base = Assistant(
             settings, index=index, embedder=embedder, lexicon=lexicon, verifier=verifier
         )

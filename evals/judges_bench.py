@@ -207,6 +207,10 @@ class JudgeResult(BaseModel):
     wice_all: BinaryResult | None = None
     wice_subset: BinaryResult | None = None
     healthver: HealthVerResult | None = None
+    sets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Figures on the other labelled sets (Figure dumps)."
+    )
+    ms_per_pair: float | None = Field(default=None, description="CPU cost at --threads.")
     seconds: float
     pairs_scored: int
     error: str | None = None
@@ -339,13 +343,18 @@ def evaluate_judge(
         source = "dev (held-out predictions at training time)"
     else:
         source = "dev (F1-optimal on this run's dev scores)"
-        s = _score(judge, [(r.claim, r.passage) for r in data["wice_dev"]])
-        _, y, claim_s = _claim_max(data["wice_dev"], s.supported)
-        dev_thresholds["wice"] = best_f1_threshold(y, claim_s)[0]
-        s = _score(judge, [(r.claim, r.evidence) for r in data["hv_dev"]])
-        y = np.array([r.label == "Supports" for r in data["hv_dev"]])
+        if "wice" not in dev_thresholds:
+            s = _score(judge, [(r.claim, r.passage) for r in data["wice_dev"]])
+            _, y, claim_s = _claim_max(data["wice_dev"], s.supported)
+            dev_thresholds["wice"] = best_f1_threshold(y, claim_s)[0]
+            scored += len(data["wice_dev"])
+        else:
+            source = "dev: WiCE held out at training time; HealthVer F1-optimal on its dev part"
+        hv_dev = data.get("hv_dev_heldout") or data["hv_dev"]
+        s = _score(judge, [(r.claim, r.evidence) for r in hv_dev])
+        y = np.array([r.label == "Supports" for r in hv_dev])
         dev_thresholds["healthver"] = best_f1_threshold(y, s.supported)[0]
-        scored += len(data["wice_dev"]) + len(data["hv_dev"])
+        scored += len(hv_dev)
 
     wice = data["wice_test"]
     s = _score(judge, [(r.claim, r.passage) for r in wice])
@@ -392,6 +401,153 @@ def evaluate_judge(
         seconds=round(time.time() - t, 1),
         pairs_scored=scored,
     )
+
+
+# ------------------------------------------------------------------ the other labelled sets
+
+OTHER_SETS = ("citint", "snli", "climate_fever", "summedits", "perturbations")
+ALL_SETS = ("wice", "healthver", *OTHER_SETS)  # wice and healthver are scored together
+
+
+def _labels3(
+    judge: Any, pairs: list[tuple[str, str]], batch: int = 64
+) -> tuple[_Scores, np.ndarray]:
+    """Scores and 3-way labels (0 supported, 1 contradicted, 2 not enough information)."""
+    sup, con, lab = [], [], []
+    code = {"supported": 0, "contradicted": 1}
+    for i in range(0, len(pairs), batch):
+        for v in judge.judge_many(pairs[i : i + batch]):
+            sup.append(v.score)
+            con.append(v.contradiction)
+            lab.append(code.get(str(v.label), 2))
+    return _Scores(np.asarray(sup, float), np.asarray(con, float)), np.asarray(lab)
+
+
+def _fig(n: int, stat: Callable[[np.ndarray], float], resamples: int, seed: int) -> dict:
+    return figure(n, stat, resamples, seed).model_dump()
+
+
+def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean of the recalls of the two classes (``y``, ``pred`` boolean)."""
+    if not y.any() or y.all():
+        return float("nan")
+    return 0.5 * (float(pred[y].mean()) + float((~pred[~y]).mean()))
+
+
+def evaluate_other_sets(
+    judge: Any, data: dict[str, Any], sets: Sequence[str], resamples: int, seed: int
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """Citation-Integrity, SNLI, CLIMATE-FEVER, SummEdits and corpus perturbations (test parts;
+    SummEdits' threshold from its dev part or the judge's own dev threshold)."""
+    out: dict[str, dict[str, Any]] = {}
+    scored = 0
+    for name in sets:
+        if data[name]:
+            out[name], n = _evaluate_set(judge, name, data[name], data, resamples, seed)
+            scored += n
+    return out, scored
+
+
+def _evaluate_set(
+    judge: Any, name: str, rows: list[Any], data: dict[str, Any], resamples: int, seed: int
+) -> tuple[dict[str, Any], int]:
+    """One set's figures and the number of pairs scored."""
+    scored = 0
+    pairs = [(r.claim, r.passage) for r in rows]
+    sc, lab = _labels3(judge, pairs)
+    scored += len(pairs)
+    y = np.array([r.label for r in rows])
+    n = len(y)
+    res: dict[str, Any] = {"n": n}
+    if name in ("citint", "climate_fever", "healthver"):
+        sr = np.flatnonzero(y != 2)
+        ys, ss = y[sr] == 0, sc.supported[sr]
+        res["svr_auroc"] = _fig(len(sr), lambda i: auroc(ys[i], ss[i]), resamples, seed)
+        res["svr_n"] = len(sr)
+    if name in ("citint", "snli", "climate_fever"):
+        res["accuracy3"] = _fig(n, lambda i: float((lab[i] == y[i]).mean()), resamples, seed)
+        res["macro_f1_3"] = _fig(n, lambda i: macro_f1(y[i], lab[i], (0, 1, 2)), resamples, seed)
+    if name == "summedits":
+        th = (getattr(judge, "dev_thresholds", {}) or {}).get("summedits")
+        source = "judge's held-out dev"
+        if th is None:
+            dev = data["summedits_dev"]
+            ds = _score(judge, [(r.claim, r.passage) for r in dev])
+            scored += len(dev)
+            yd = np.array([r.label == 0 for r in dev])
+            cands = np.unique(np.round(ds.supported, 4))
+            th = float(max(cands, key=lambda t: balanced_accuracy(yd, ds.supported >= t)))
+            source = "this run's SummEdits dev part"
+        ok = y == 0
+        pred = sc.supported >= th
+        domains = sorted({r.source.split(":")[1] for r in rows})
+        dom = np.array([r.source.split(":")[1] for r in rows])
+        per = {}
+        for d in domains:
+            idx = np.flatnonzero(dom == d)
+            per[d] = _fig(
+                len(idx),
+                lambda i, idx=idx: balanced_accuracy(ok[idx][i], pred[idx][i]),
+                resamples,
+                seed,
+            )
+        res["per_domain"] = per
+        # The mean over domains, resampled within each domain.
+        groups = [np.flatnonzero(dom == d) for d in domains]
+
+        def mean_bacc(i: np.ndarray) -> float:
+            del i
+            return float(np.mean([balanced_accuracy(ok[g], pred[g]) for g in groups]))
+
+        value = mean_bacc(np.arange(n))
+        rng = np.random.default_rng(seed)
+        boots = []
+        for _ in range(resamples):
+            picks = [rng.choice(g, len(g)) for g in groups]
+            boots.append(np.mean([balanced_accuracy(ok[g], pred[g]) for g in picks]))
+        lo, hi = np.percentile(boots, [2.5, 97.5]) if boots else (None, None)
+        res["mean_bacc"] = {
+            "value": value,
+            "low": None if lo is None else float(lo),
+            "high": None if hi is None else float(hi),
+        }
+        res["threshold"] = round(float(th), 4)
+        res["threshold_source"] = source
+    if name == "perturbations":
+        kinds = np.array([r.kind for r in rows])
+        halves = np.array([r.split for r in rows])
+        flagged = lab != 0
+        per = {}
+        for half in ("test", "all"):
+            keep = np.ones(n, bool) if half == "all" else halves == "test"
+            ctl = np.flatnonzero(keep & (kinds == "control"))
+            pert = np.flatnonzero(keep & (kinds != "control"))
+            per[half] = {
+                "perturbed_flagged": _fig(
+                    len(pert), lambda i, p=pert: float(flagged[p][i].mean()), resamples, seed
+                ),
+                "controls_flagged": _fig(
+                    len(ctl), lambda i, c=ctl: float(flagged[c][i].mean()), resamples, seed
+                ),
+                "n_perturbed": len(pert),
+                "n_controls": len(ctl),
+                "by_kind": {
+                    k: round(float(flagged[keep & (kinds == k)].mean()), 4)
+                    for k in sorted(set(kinds[keep]))
+                },
+            }
+        res.update(per)
+    return res, scored
+
+
+def time_judge(judge: Any, pairs: list[tuple[str, str]], repeats: int = 1) -> float:
+    """Milliseconds per pair, batched as the benchmark batches, after one warm-up batch."""
+    judge.judge_many(pairs[:8])
+    t = time.perf_counter()
+    for _ in range(repeats):
+        for i in range(0, len(pairs), 16):
+            judge.judge_many(pairs[i : i + 16])
+    return 1000 * (time.perf_counter() - t) / (repeats * len(pairs))
 
 
 # ------------------------------------------------------------------ published figures
@@ -457,9 +613,13 @@ def run_judge_benchmark(
     seed: int = 0,
     model: Any = None,
     progress: Callable[[str], None] | None = None,
+    sets: Sequence[str] = ALL_SETS,
+    timing_pairs: int = 0,
 ) -> BenchmarkReport:
-    """Score every available judge (or the named ones) against WiCE and HealthVer."""
+    """Score every available judge (or the named ones) against WiCE and HealthVer, and the
+    other labelled sets named in ``sets``; with ``timing_pairs``, time each judge per pair."""
     from assistant.support import available_judges
+    from evals import judge_sets as js
 
     data_dir = Path(data_dir)
     subset = set(wice_subset_ids(data_dir))
@@ -470,6 +630,30 @@ def run_judge_benchmark(
         "hv_test": _limit_healthver(load_healthver("test", data_dir), limit),
         "hv_dev": _limit_healthver(load_healthver("dev", data_dir), limit),
     }
+    heldout = {r.claim for r in js.load_healthver("dev", data_dir)}
+    data["hv_dev_heldout"] = [r for r in data["hv_dev"] if r.claim in heldout]
+
+    def cut(rows: list[Any]) -> list[Any]:
+        if not limit:
+            return rows
+        by: dict[int, list[Any]] = defaultdict(list)
+        for r in rows:
+            by[r.label].append(r)
+        return [r for k in sorted(by) for r in by[k][: max(1, limit // len(by))]]
+
+    loaders = {
+        "citint": lambda: js.load_citint("test", data_dir),
+        "snli": lambda: js.load_snli("test", data_dir),
+        "climate_fever": lambda: js.load_climate_fever("test", data_dir),
+        "summedits": lambda: js.load_summedits("test", data_dir),
+        "perturbations": lambda: js.load_perturbations(),
+    }
+    core = bool({"wice", "healthver"} & set(sets))
+    sets = [n for n in sets if n in OTHER_SETS]
+    for name in sets:
+        data[name] = cut(loaders[name]())
+    if "summedits" in sets:
+        data["summedits_dev"] = cut(js.load_summedits("dev", data_dir))
     factories = available_judges(settings, model)
     names = list(judges) if judges else list(factories)
     unknown = [n for n in names if n not in factories]
@@ -481,7 +665,26 @@ def run_judge_benchmark(
             progress(f"judging with {name} ...")
         try:
             judge = factories[name]()
-            results.append(evaluate_judge(judge, data, resamples, seed))
+            t0 = time.time()
+            result = (
+                evaluate_judge(judge, data, resamples, seed)
+                if core
+                else JudgeResult(
+                    judge=judge.name,
+                    version=str(judge.version),
+                    settings=dict(judge.settings()),
+                    threshold_source="-",
+                    seconds=0.0,
+                    pairs_scored=0,
+                )
+            )
+            others, n_other = evaluate_other_sets(judge, data, sets, resamples, seed)
+            result.sets, result.pairs_scored = others, result.pairs_scored + n_other
+            if timing_pairs:
+                pairs = [(r.claim, r.evidence) for r in data["hv_test"][:timing_pairs]]
+                result.ms_per_pair = round(time_judge(judge, pairs), 1)
+            result.seconds = round(time.time() - t0, 1)
+            results.append(result)
         except Exception as exc:  # one broken judge must not hide the others' figures
             results.append(
                 JudgeResult(
@@ -495,6 +698,10 @@ def run_judge_benchmark(
                 )
             )
     command = "python -m evals.judges_bench" + (f" --limit {limit}" if limit else "")
+    if judges:
+        command += " --judges " + " ".join(judges)
+    if tuple(sets) != OTHER_SETS or not core:
+        command += " --sets " + " ".join((["wice", "healthver"] if core else []) + list(sets))
     return BenchmarkReport(
         judges=results,
         published=published_figures(data_dir, data["wice_test"], resamples, seed),
@@ -516,8 +723,10 @@ def format_table(report: BenchmarkReport) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report.judges:
-        if r.error or not r.wice_all:
+        if r.error:
             lines.append(f"| {r.judge} | {r.version} | error: {r.error} |||||||")
+            continue
+        if not r.wice_all:
             continue
         sub = r.wice_subset
         lines.append(
@@ -538,8 +747,8 @@ def format_table(report: BenchmarkReport) -> str:
                 f"| *published: {name.removeprefix('WiCE subset: ')}* | paper | {p['f1']} "
                 f"| {p['accuracy']} | {au_text} | | | | |"
             )
-    if report.judges and report.judges[0].wice_all:
-        first = report.judges[0]
+    first = next((r for r in report.judges if r.wice_all), None)
+    if first is not None and first.wice_all:
         n_sub = first.wice_subset.n if first.wice_subset else 0
         lines.append("")
         lines.append(
@@ -570,13 +779,15 @@ def format_table(report: BenchmarkReport) -> str:
                 f"| *published: {name.removeprefix('HealthVer: ')}* | | | | | {p['accuracy']} "
                 f"| {p['macro_f1']} | |"
             )
+    lines += _other_tables(report)
     lines += ["", "### Judges", "", "| judge | version | settings | thresholds from | time |"]
     lines.append("|---|---|---|---|---|")
     for r in report.judges:
         settings = ", ".join(f"{k}={v}" for k, v in r.settings.items())
+        cost = f"; {r.ms_per_pair} ms/pair" if r.ms_per_pair is not None else ""
         lines.append(
             f"| {r.judge} | {r.version} | {settings} | {r.threshold_source} | "
-            f"{r.seconds:.0f} s for {r.pairs_scored} pairs |"
+            f"{r.seconds:.0f} s for {r.pairs_scored} pairs{cost} |"
         )
     lines += [
         "",
@@ -585,6 +796,117 @@ def format_table(report: BenchmarkReport) -> str:
         f"Regenerate: `{report.command}`",
     ]
     return "\n".join(lines)
+
+
+def _f(d: dict | None, scale: float = 1.0, digits: int = 1) -> str:
+    return Figure(**d).fmt(scale, digits) if isinstance(d, dict) else "n/a"
+
+
+def _other_tables(report: BenchmarkReport) -> list[str]:
+    """Citation-Integrity, SNLI, CLIMATE-FEVER, SummEdits and perturbation tables."""
+    judged = [r for r in report.judges if r.sets and not r.error]
+    if not judged:
+        return []
+    lines: list[str] = []
+
+    def n_of(name: str, key: str = "n") -> object:
+        return next((r.sets[name][key] for r in judged if name in r.sets), "?")
+
+    if any("citint" in r.sets for r in judged):
+        lines += [
+            "",
+            f"### Citation-Integrity test ({n_of('citint')} citing sentences against the cited "
+            f"abstract; {n_of('citint', 'svr_n')} SUPPORT or REFUTE)",
+            "",
+            "| judge | SUPPORT-vs-REFUTE AUROC | 3-way macro-F1 | 3-way acc |",
+            "|---|---|---|---|",
+        ]
+        for r in judged:
+            c = r.sets.get("citint")
+            if c:
+                lines.append(
+                    f"| {r.judge} | {_f(c['svr_auroc'], 1, 3)} | {_f(c['macro_f1_3'], 100)} | "
+                    f"{_f(c['accuracy3'], 100)} |"
+                )
+    if any("snli" in r.sets for r in judged):
+        lines += [
+            "",
+            f"### SNLI test ({n_of('snli')} pairs)",
+            "",
+            "| judge | 3-way accuracy | 3-way macro-F1 |",
+            "|---|---|---|",
+        ]
+        for r in judged:
+            c = r.sets.get("snli")
+            if c:
+                lines.append(
+                    f"| {r.judge} | {_f(c['accuracy3'], 100)} | {_f(c['macro_f1_3'], 100)} |"
+                )
+    if any("climate_fever" in r.sets for r in judged):
+        lines += [
+            "",
+            f"### CLIMATE-FEVER, our claim-level test split ({n_of('climate_fever')} evidence "
+            f"pairs of 20% of claims; {n_of('climate_fever', 'svr_n')} SUPPORTS or REFUTES)",
+            "",
+            "| judge | Supports-vs-Refutes AUROC | 3-way macro-F1 |",
+            "|---|---|---|",
+        ]
+        for r in judged:
+            c = r.sets.get("climate_fever")
+            if c:
+                lines.append(
+                    f"| {r.judge} | {_f(c['svr_auroc'], 1, 3)} | {_f(c['macro_f1_3'], 100)} |"
+                )
+    if any("summedits" in r.sets for r in judged):
+        domains = sorted(
+            next(r.sets["summedits"]["per_domain"] for r in judged if "summedits" in r.sets)
+        )
+        lines += [
+            "",
+            f"### SummEdits, test half of the documents of each domain ({n_of('summedits')} "
+            "summaries), balanced accuracy %",
+            "",
+            "| judge | mean of domains | " + " | ".join(domains) + " | threshold |",
+            "|---|---|" + "---|" * len(domains) + "---|",
+        ]
+        for r in judged:
+            c = r.sets.get("summedits")
+            if c:
+                cells = " | ".join(_f(c["per_domain"][d], 100) for d in domains)
+                lines.append(
+                    f"| {r.judge} | {_f(c['mean_bacc'], 100)} | {cells} | {c['threshold']:.3f} |"
+                )
+    if any("perturbations" in r.sets for r in judged):
+        p0 = next(r.sets["perturbations"] for r in judged if "perturbations" in r.sets)
+        kinds = [k for k in p0["all"]["by_kind"] if k != "control"]
+        lines += [
+            "",
+            "### Corpus perturbations (`evals/data/perturbations.jsonl`: "
+            f"{p0['all']['n_perturbed']} perturbed claims, {p0['all']['n_controls']} controls; "
+            "the test half, "
+            f"{p0['test']['n_perturbed']} / {p0['test']['n_controls']}, was never trained on)",
+            "",
+            "| judge | perturbed flagged, test half | controls flagged, test half "
+            "| perturbed flagged, all | controls flagged, all | " + " | ".join(kinds) + " |",
+            "|---|---|---|---|---|" + "---|" * len(kinds),
+        ]
+        for r in judged:
+            c = r.sets.get("perturbations")
+            if c:
+                by = " | ".join(
+                    f"{100 * c['all']['by_kind'].get(k, float('nan')):.0f}" for k in kinds
+                )
+                lines.append(
+                    f"| {r.judge} | {_f(c['test']['perturbed_flagged'], 100)} | "
+                    f"{_f(c['test']['controls_flagged'], 100)} | "
+                    f"{_f(c['all']['perturbed_flagged'], 100)} | "
+                    f"{_f(c['all']['controls_flagged'], 100)} | {by} |"
+                )
+        lines += [
+            "",
+            "Per-kind columns: % of all perturbed claims of that kind flagged (not supported).",
+        ]
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -597,6 +919,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="write the full report as JSON here")
     ap.add_argument("--markdown", type=Path, help="write the tables as Markdown here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sets", nargs="*", default=list(ALL_SETS), help=f"sets: {' '.join(ALL_SETS)}")
+    ap.add_argument("--timing", type=int, default=256, help="HealthVer pairs timed per judge")
     args = ap.parse_args(argv)
 
     import torch
@@ -612,6 +936,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         resamples=args.resamples,
         seed=args.seed,
         progress=lambda m: print(m, file=sys.stderr, flush=True),
+        sets=args.sets,
+        timing_pairs=args.timing,
     )
     table = format_table(report)
     print(table)

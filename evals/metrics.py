@@ -332,6 +332,26 @@ class ContradictionRate(_ClaimMetric):
         )
 
 
+class UnsupportedRate(_ClaimMetric):
+    """Claims their cited passages neither support nor contradict / claims: the other failure,
+    reported apart from contradiction so that a wrong claim and an unbacked one are not mixed."""
+
+    name = "unsupported_rate"
+    description = "content sentences their cited passages do not support (and do not contradict)"
+    higher_is_better = False
+
+    def _score(self, sample: Sample) -> SampleScore:
+        claims = sample.claims or []
+        bad = [c for c in claims if c.label == "not_supported"]
+        return SampleScore(
+            value=_ratio(len(bad), len(claims)),
+            numerator=len(bad),
+            denominator=len(claims),
+            steps={"claims": len(claims), "not_supported": len(bad)},
+            details=[_claim_detail(c) for c in bad],
+        )
+
+
 class CitationRecall(_ClaimMetric):
     """ALCE citation recall: sentences whose cited passages, concatenated, support them."""
 
@@ -1035,6 +1055,7 @@ def default_metrics(k: int = 8) -> list[Metric]:
     return [
         Faithfulness(),
         ContradictionRate(),
+        UnsupportedRate(),
         CitationRecall(),
         CitationPrecision(),
         RetrievalRecall(k),

@@ -137,9 +137,11 @@ class AnswerSettings(_Section):
     )
     verify_judge: str = Field(
         default="minilm-scorer+rules",
-        description="Judge that checks each composed sentence (a name from "
-        "assistant.support.available_judges): the linear scorer answers in milliseconds; "
-        "'minilm-ensemble+rules' adds the cross-encoder at about a second per answer.",
+        description="Judge that checks each composed (non-quoted) sentence of the offline answer; "
+        "quoted sentences are checked by containment (a name from "
+        "assistant.support.available_judges). The linear scorer answers in milliseconds and "
+        "copes with sentences that sum up several passages; 'minilm-nli+rules' tells "
+        "contradicted from unsupported (docs/judges.md).",
     )
     max_question_chars: int = Field(default=1000, ge=50)
 
@@ -155,6 +157,12 @@ class LLMSettings(_Section):
     max_tokens: int = Field(default=800, ge=16, description="Longest answer, in model tokens.")
     max_passages: int = Field(
         default=12, ge=1, le=50, description="Numbered passages sent to the model."
+    )
+    verify_judge: str = Field(
+        default="minilm-nli+rules",
+        description="Judge that checks every model-written sentence against what it cites: "
+        "free text is where a flipped direction or a wrong number appears, so the 3-way judge "
+        "(supported / contradicted / not enough information) is used there (docs/judges.md).",
     )
 
 

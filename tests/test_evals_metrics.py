@@ -114,6 +114,19 @@ def test_faithfulness_counts_claims_supported_by_what_they_cite():
     assert contradiction.value == 0.25 and contradiction.details[0]["rules"] == ["fake-rule"]
 
 
+def test_unsupported_rate_is_reported_apart_from_contradiction():
+    from evals.metrics import UnsupportedRate, default_metrics
+
+    rec = answer(
+        [("alpha beta", ["p1"]), ("gamma", ["p1"]), ("delta", []), ("alpha", ["p2"])],
+        {"p1": "alpha beta", "p2": "this contradicts"},
+    )
+    score = UnsupportedRate().score(judged(rec))
+    assert (score.numerator, score.denominator) == (1, 4)  # "gamma": neither backed nor refuted
+    assert score.details[0]["claim"] == "gamma"
+    assert {"contradiction_rate", "unsupported_rate"} <= {m.name for m in default_metrics()}
+
+
 def test_claim_metrics_skip_a_refusal_and_say_why():
     rec = answer([], {}, abstained=True, text="The sources do not address this.")
     score = Faithfulness().score(judged(rec))

@@ -1,8 +1,9 @@
 """Claim-versus-passage support judging, shared by the assistant and the evals.
 
-``default_judge()`` is what the assistant uses to verify its own sentences: the learned CPU
-scorer (a MiniLM cross-encoder when its weights are present, else a linear model over MiniLM,
-lexical and clinical features), with the deterministic clinical checker able to overrule it.
+``default_judge()`` is the package default: the learned CPU scorer (a MiniLM cross-encoder when
+its weights are present, else a linear model over MiniLM, lexical and clinical features), with
+the deterministic clinical checker able to overrule it. ``minilm-nli+rules`` (``minilm_nli``)
+tells supported from contradicted from not enough information; the LLM path verifies with it.
 ``available_judges()`` lists every judge that can run here, for the benchmark.
 """
 
@@ -37,6 +38,9 @@ __all__ = [
     "check_claim",
     "default_judge",
 ]
+
+
+NLI_WEIGHTS = "minilm_nli_int8.safetensors"
 
 
 def _weights(configured: Path | None, default_name: str) -> Path:
@@ -135,6 +139,19 @@ def available_judges(settings: Any = None, model: Any = None) -> dict[str, Calla
 
             judges["minilm-ensemble"] = _ens(False)
             judges["minilm-ensemble+rules"] = _ens(True)
+    nli_path = _weights(None, NLI_WEIGHTS)
+    if nli_path.exists():
+
+        def _minilm_nli(gate: bool) -> Callable[[], Any]:
+            def make() -> Any:
+                from assistant.support.minilm_nli import MiniLMNLIJudge
+
+                return MiniLMNLIJudge(model, weights=nli_path, clinical_gate=gate)
+
+            return make
+
+        judges["minilm-nli"] = _minilm_nli(False)
+        judges["minilm-nli+rules"] = _minilm_nli(True)
     if cfg.nli_model_path:
 
         def _nli() -> Any:

