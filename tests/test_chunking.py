@@ -279,8 +279,9 @@ def test_chunking_time_is_linear() -> None:
     """4x the text must cost about 4x, not 16x, even as one unbroken paragraph."""
     small = doc(_prose(6_000))  # ~0.35 MB, one paragraph
     large = doc(_prose(24_000))  # ~1.4 MB
+    # Best of two for both sizes: a busy machine can preempt either run.
     small_s = min(_timed_chunking(small, WordCounter()) for _ in range(2))
-    large_s = _timed_chunking(large, WordCounter())
+    large_s = min(_timed_chunking(large, WordCounter()) for _ in range(2))
     assert large_s < 8 * small_s + 0.5, (small_s, large_s)
 
 
