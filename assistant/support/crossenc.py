@@ -41,6 +41,7 @@ from assistant.support.pairmodel import (  # noqa: F401  (re-exported for caller
     attention_bias,
     fit_evidence,
     passage_sentences,
+    trained_pair_model,
 )
 from assistant.support.scorer import WEIGHTS_DIR, verdicts_from
 
@@ -89,22 +90,14 @@ class CrossEncoderJudge:
         self._st = unwrap_sentence_model(model) or load_sentence_model()
         self.features = features or FeatureExtractor(self._st)
         self.encoder = PairEncoder(self._st, self.config["max_length"])
-        bert = self._st[0].auto_model
-        self.model = PairModel(
-            dict(bert.state_dict()),
+        self.model = trained_pair_model(
+            self._st,
+            state,
+            self.config,
             len(self.config["feature_names"]),
-            rank=self.config["rank"],
-            alpha=self.config["alpha"],
-            eps=bert.config.layer_norm_eps,
+            weights,
+            "scripts/train_support_scorer.py",
         )
-        missing = set(self.model.trained_state()) - set(state)
-        if missing:
-            raise JudgeUnavailableError(
-                f"cross-encoder weights {weights} lack {len(missing)} tensors "
-                f"(e.g. {sorted(missing)[0]}); retrain with scripts/train_support_scorer.py"
-            )
-        self.model.load_state_dict(state, strict=False)
-        self.model.merge_adapters().eval()
         self.feat_mean = np.asarray(self.config["feature_mean"], dtype=np.float32)
         self.feat_scale = np.asarray(self.config["feature_scale"], dtype=np.float32)
         self.threshold = float(self.config["threshold"])

@@ -38,7 +38,7 @@ from assistant.support.clinical import (
     recommendation_strength,
 )
 from assistant.support.models import load_sentence_model, unwrap_sentence_model
-from assistant.support.pairmodel import PairEncoder, PairModel
+from assistant.support.pairmodel import PairEncoder, trained_pair_model
 from assistant.support.scorer import GATING_RULES, WEIGHTS_DIR
 from assistant.support.terms import ClinicalTerms
 
@@ -111,22 +111,9 @@ class MiniLMNLIJudge:
         self.weights_path = Path(weights)
         self._st = unwrap_sentence_model(model) or load_sentence_model()
         self.encoder = PairEncoder(self._st, int(self.config["max_length"]))
-        bert = self._st[0].auto_model
-        self.model = PairModel(
-            {k: v.detach().float().cpu() for k, v in bert.state_dict().items()},
-            0,
-            rank=int(self.config["rank"]),
-            alpha=float(self.config["alpha"]),
-            eps=bert.config.layer_norm_eps,
+        self.model = trained_pair_model(
+            self._st, state, self.config, 0, weights, "scripts/train_support_nli.py"
         )
-        missing = set(self.model.trained_state()) - set(state)
-        if missing:
-            raise JudgeUnavailableError(
-                f"support judge weights {weights} lack {len(missing)} tensors "
-                f"(e.g. {sorted(missing)[0]}); retrain with scripts/train_support_nli.py"
-            )
-        self.model.load_state_dict(state, strict=False)
-        self.model.merge_adapters().eval()
         self.classes = list(self.config["classes"])
         self.threshold = float(self.config.get("threshold", 0.5))
         self.clinical_gate = clinical_gate

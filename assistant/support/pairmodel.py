@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from assistant.support.base import JudgeUnavailableError
+
 
 class BertBlock(nn.Module):
     """One BERT encoder layer (post-LayerNorm, exact GELU), loadable from a BERT state dict."""
@@ -179,6 +181,35 @@ class PairModel(nn.Module):
 
 
 _SENTENCE_SPLIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z(\[])")
+
+
+def trained_pair_model(
+    sentence_model: Any,
+    state: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    n_features: int,
+    weights: Any,
+    retrain: str,
+) -> PairModel:
+    """The packaged MiniLM with a judge's trained tensors loaded and its adapters merged: what
+    every shipped pair judge runs. Weights missing a trained tensor say how to make new ones."""
+    bert = sentence_model[0].auto_model
+    model = PairModel(
+        {k: v.detach().float().cpu() for k, v in bert.state_dict().items()},
+        n_features,
+        rank=int(config["rank"]),
+        alpha=float(config["alpha"]),
+        eps=bert.config.layer_norm_eps,
+    )
+    missing = set(model.trained_state()) - set(state)
+    if missing:
+        raise JudgeUnavailableError(
+            f"support judge weights {weights} lack {len(missing)} tensors "
+            f"(e.g. {sorted(missing)[0]}); retrain with {retrain}"
+        )
+    model.load_state_dict(state, strict=False)
+    model.merge_adapters().eval()
+    return model
 
 
 def passage_sentences(passage: str) -> list[str]:
