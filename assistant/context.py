@@ -36,6 +36,10 @@ class Sources:
         """Re-read the profile when an ingest changed the index since it was read."""
         generation = self.index.docstore.generation
         if generation != self._profile_generation:
+            if self._profile_generation != -1:
+                # What is served, and the filtered searches' vectors, changed with it.
+                self.index.invalidate()
+                self.retriever.index.invalidate()
             self.profile = CorpusProfile.from_index(self.index, self.lexicon)
             self._profile_generation = generation
 

@@ -20,9 +20,14 @@ from ingest.errors import IndexMismatchError, IndexMissingError
 from ingest.lexical import BM25Index
 from ingest.settings import Settings
 from ingest.types import Chunk, DocStatus, DocType
-from ingest.vectors import ChromaVectors
+from ingest.vectors import ChromaVectors, VectorHit
 
 MANIFEST_NAME = "manifest.sqlite3"
+# Filtered dense search (Index.query_dense): at most this many accepted chunks are searched
+# exactly in memory (20k x 384 float32 = 30 MB); a filter that turns away at most this many is
+# an unfiltered search over-fetched by that many (1,000 more results cost about 5 ms).
+EXACT_SEARCH_MAX = 20_000
+OVERFETCH_MAX = 1_000
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,8 @@ class Index:
         self.vectors = ChromaVectors(settings.store, self.embedder)
         self._lexical: BM25Index | None = None
         self._chunk_kinds: dict[str, tuple[str, str, bool]] | None = None
+        self._accepted_ids: dict[ChunkFilter, frozenset[str]] = {}
+        self._subset_vectors: dict[ChunkFilter, tuple[list[str], np.ndarray]] = {}
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
@@ -237,13 +244,58 @@ class Index:
     def query_dense(
         self, query: str | np.ndarray, k: int, filters: ChunkFilter | None = None
     ) -> list[Hit]:
+        """Nearest served chunks. A filtered query never goes to Chroma's metadata filter
+        where it can be helped (180 ms at 100k chunks, against 8 ms unfiltered): a narrow
+        filter (recommendations, guideline prose) is an exact search over its few vectors,
+        kept in memory; a broad one (all but the guidelines) is an unfiltered search,
+        over-fetched by as many chunks as it turns away, filtered here."""
         vector = self.embedder.embed_query(query) if isinstance(query, str) else query
-        where = filters.chroma_where() if filters else None
         served = self._served_kinds()
+        if filters is not None and filters.chroma_where() is not None:
+            accepted = self._accepted(filters)
+            if len(accepted) <= EXACT_SEARCH_MAX:
+                return self._exact_search(vector, k, filters)
+            rejected = len(served) - len(accepted)
+            if rejected <= OVERFETCH_MAX:
+                # The nearest k accepted chunks are among the nearest k + rejected (+ orphans).
+                raw = self.vectors.query(vector, k + 20 + rejected)
+                return self._hits([h for h in raw if h.chunk_id in accepted], k)
+        where = filters.chroma_where() if filters else None
         # Over-fetch: vectors of pending documents (or orphans after a crash) are dropped below.
         raw = self.vectors.query(vector, k + 20, where)
-        hits = [h for h in raw if h.chunk_id in served]
+        return self._hits([h for h in raw if h.chunk_id in served], k)
+
+    @staticmethod
+    def _hits(hits: Sequence[VectorHit], k: int) -> list[Hit]:
         return [Hit(h.chunk_id, h.similarity, rank) for rank, h in enumerate(hits[:k], start=1)]
+
+    def _accepted(self, filters: ChunkFilter) -> frozenset[str]:
+        """The served chunk ids a filter lets through (remembered until `invalidate`)."""
+        if filters not in self._accepted_ids:
+            self._accepted_ids[filters] = frozenset(
+                cid for cid, kind in self._served_kinds().items() if filters.accepts(*kind)
+            )
+        return self._accepted_ids[filters]
+
+    def _exact_search(self, vector: np.ndarray, k: int, filters: ChunkFilter) -> list[Hit]:
+        if filters not in self._subset_vectors:
+            ids = sorted(self._accepted(filters))
+            stored: dict[str, np.ndarray] = {}
+            for start in range(0, len(ids), 2000):
+                stored.update(self.vectors.vectors(ids[start : start + 2000]))
+            kept = [i for i in ids if i in stored]
+            matrix = (
+                np.stack([stored[i] for i in kept])
+                if kept
+                else np.zeros((0, len(vector)), dtype=np.float32)
+            )
+            self._subset_vectors[filters] = (kept, matrix)
+        ids, matrix = self._subset_vectors[filters]
+        if not ids:
+            return []
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return self._hits([VectorHit(ids[i], float(scores[i])) for i in top], k)
 
     def similarities(self, vector: np.ndarray, ids: Sequence[str]) -> dict[str, float]:
         """Cosine of stored chunk vectors to `vector` (chunks the dense search did not return).
@@ -309,13 +361,17 @@ class Index:
         return index
 
     def warm_up(self) -> None:
-        """Load what the first query would otherwise pay for (BM25, the served-chunk table)."""
+        """Load what the first query would otherwise pay for: BM25, the served-chunk table, and
+        Chroma's vector index (its first search reads it from disk: 0.5-1 s at 100k chunks)."""
         self.lexical()
         self._served_kinds()
+        self.vectors.query(self.embedder.embed_query("warm up"), 100)
 
     def invalidate(self) -> None:
         self._lexical = None
         self._chunk_kinds = None
+        self._accepted_ids = {}
+        self._subset_vectors = {}
 
     def stats(self) -> IndexStats:
         counts = self.docstore.counts()

@@ -96,6 +96,37 @@ def test_filters_restrict_doc_type(backend_settings, corpus_dir, embedder):
         assert {c.document.id for c in index.get([h.chunk_id for h in hits])} == {"gout-review"}
 
 
+@pytest.mark.parametrize("exact_max", [0, 20_000])
+def test_filtered_dense_search_equals_chromas_own(
+    backend_settings, corpus_dir, embedder, monkeypatch, exact_max
+):
+    """In-memory exact search (narrow filters) and over-fetch (broad ones) return what
+    Chroma's metadata filter returns, and an ingest that changes the index is seen."""
+    import ingest.store as store
+
+    monkeypatch.setattr(store, "EXACT_SEARCH_MAX", exact_max)
+    monkeypatch.setattr(store, "OVERFETCH_MAX", 10_000)
+    ingest_paths([corpus_dir], backend_settings, embedder=embedder)
+    index = Index.open(backend_settings, embedder)
+    vector = embedder.embed_query("iron for restless legs")
+    for filters in (
+        ChunkFilter(recommendations_only=True),
+        ChunkFilter(prose_only=True),
+        ChunkFilter(doc_types=frozenset({DocType.research})),
+        ChunkFilter(doc_types=frozenset({DocType.guideline}), prose_only=True),
+    ):
+        ours = index.query_dense(vector, k=5, filters=filters)
+        raw = index.vectors.query(vector, 5, filters.chroma_where())
+        assert [h.chunk_id for h in ours] == [h.chunk_id for h in raw]
+        assert [h.score for h in ours] == pytest.approx([h.similarity for h in raw], abs=1e-5)
+    recs = ChunkFilter(recommendations_only=True)
+    assert len(index.query_dense(vector, k=5, filters=recs)) == 1
+    write_doc(corpus_dir, "iron-two", IRON_BODY.replace("intravenous", "oral"), title="Oral iron")
+    ingest_paths([corpus_dir], backend_settings, embedder=embedder)
+    index.invalidate()
+    assert len(index.query_dense(vector, k=5, filters=recs)) == 2
+
+
 def test_removing_a_document_deletes_its_vectors(backend_settings, corpus_dir, embedder):
     ingest_paths([corpus_dir], backend_settings, embedder=embedder)
     (corpus_dir / "gout-review.md").unlink()
