@@ -90,6 +90,19 @@ class Verifier:
             )
         return cls(judges[judge](), threshold)
 
+    def warm_up(self) -> None:
+        """Load the judge's encoder now (a long-lived process: the first answer then costs
+        what the others do)."""
+        features = getattr(self.judge, "features", None)
+        if features is not None:
+            features.encoder.encode(["warm up"])
+
+    def clear(self) -> None:
+        """Forget every remembered encoding (a benchmark times answers from cold)."""
+        features = getattr(self.judge, "features", None)
+        if features is not None:
+            features.clear()
+
     @property
     def name(self) -> str:
         return f"{getattr(self.judge, 'name', 'judge')}@{getattr(self.judge, 'version', '?')}"

@@ -181,9 +181,41 @@ def ensure_onnx_export(model_path: Path, cache_dir: Path | None = None) -> Path:
     return target
 
 
-def _export_float32(model_path: Path, out: Path) -> None:
+TOKENS_FILE = "model-tokens.onnx"
+TOKENS_INT8_FILE = "model-tokens-int8.onnx"
+
+
+def ensure_token_export(
+    model_path: Path, cache_dir: Path | None = None, *, int8: bool = False
+) -> Path:
+    """The graph that also returns each token's embedding (the support judge's token
+    coverage), float32 or int8, beside the other exports; made once, on first use, under the
+    same lock."""
+    target = ensure_onnx_export(model_path, cache_dir)
+    path = target / (TOKENS_INT8_FILE if int8 else TOKENS_FILE)
+    if path.is_file():
+        return path
+    source = ensure_token_export(model_path, cache_dir) if int8 else None
+    from filelock import FileLock
+
+    with FileLock(str(target) + ".lock"):
+        if not path.is_file():
+            tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+            try:
+                if source is not None:
+                    _quantize_int8(source, tmp)
+                else:
+                    _export_float32(model_path, tmp, tokens=True)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    return path
+
+
+def _export_float32(model_path: Path, out: Path, *, tokens: bool = False) -> None:
     """Transformer + mean pooling + L2 normalisation in one graph (what sentence-transformers
-    computes for this model), dynamic batch and length."""
+    computes for this model), dynamic batch and length; with `tokens`, the last hidden states
+    come first (sentence-transformers' ``token_embeddings``)."""
     modules = [m.get("type", "") for m in json.loads((model_path / "modules.json").read_text())]
     pooling = _json(model_path / "1_Pooling" / "config.json")
     if not (
@@ -213,14 +245,17 @@ def _export_float32(model_path: Path, out: Path) -> None:
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+            pooled = torch.nn.functional.normalize(mean, p=2.0, dim=1)
+            return (hidden, pooled) if tokens else pooled
 
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0  # a padded row, so the traced graph keeps the mask path
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "tokens"} for n in names}
+    outputs = ["token_embeddings", "embedding"] if tokens else ["embedding"]
     axes["embedding"] = {0: "batch"}
+    axes["token_embeddings"] = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         # The TorchScript exporter (dynamo=False): the dynamo one needs onnxscript and gains
@@ -230,8 +265,8 @@ def _export_float32(model_path: Path, out: Path) -> None:
             (ids, mask, torch.zeros_like(ids)),
             str(out),
             input_names=names,
-            output_names=["embedding"],
-            dynamic_axes=axes,
+            output_names=outputs,
+            dynamic_axes={n: a for n, a in axes.items() if n in names or n in outputs},
             opset_version=17,
             dynamo=False,
         )
@@ -313,28 +348,102 @@ class _OnnxEncoder:
         of 32 moved int8 vectors by up to 0.01 cosine, and were no faster on CPU). With
         `threads` > 1, that many texts run at once (onnxruntime releases the GIL), each on one
         thread: small matrices gain little from splitting one run across threads."""
+        rows = [outputs[-1][0] for _, outputs in self.run(texts, threads)]
+        out = np.stack(rows).astype(np.float32, copy=False)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def run(self, texts: list[str], threads: int) -> list[tuple[list[int], list[np.ndarray]]]:
+        """Each text's token ids and the graph's outputs for it alone."""
         session = self._session(1)
         encodings = self._tokenizer.encode_batch(texts)
 
-        def one(encoding: Any) -> np.ndarray:
+        def one(encoding: Any) -> tuple[list[int], list[np.ndarray]]:
             ids = np.asarray([encoding.ids], dtype=np.int64)
             feed = {
                 "input_ids": ids,
                 "attention_mask": np.ones_like(ids),
                 "token_type_ids": np.zeros_like(ids),
             }
-            return session.run(None, feed)[0][0]
+            return list(encoding.ids), session.run(None, feed)
 
         if threads > 1 and len(texts) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                rows = list(pool.map(one, encodings))
-        else:
-            rows = [one(e) for e in encodings]
-        out = np.stack(rows).astype(np.float32, copy=False)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+                return list(pool.map(one, encodings))
+        return [one(e) for e in encodings]
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self._tokenizer.get_vocab())
+
+    def special_ids(self) -> set[int]:
+        decoder = self._tokenizer.get_added_tokens_decoder()
+        return {i for i, token in decoder.items() if token.special}
+
+
+class TorchTokenEncoder:
+    """Sentence and token embeddings from a loaded sentence-transformers model (the reference
+    the scorer was trained with; used where the ONNX graph cannot be made)."""
+
+    backend = "torch"
+
+    def __init__(self, model: Any, batch_size: int = 32) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.special_ids = set(model.tokenizer.all_special_ids)
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self.model.tokenizer.get_vocab())
+
+    def encode(self, texts: list[str]) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
+        outs = self.model.encode(
+            texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        rows = []
+        for o in outs:
+            length = int(o["attention_mask"].sum())
+            vector = o["sentence_embedding"].float().numpy()
+            rows.append(
+                (
+                    o["input_ids"][:length].tolist(),
+                    o["token_embeddings"][:length].float().numpy(),
+                    vector / (np.linalg.norm(vector) + 1e-9),
+                )
+            )
+        return rows
+
+
+class TokenEncoder:
+    """Sentence and token embeddings from an ONNX graph: what the support judge's features are
+    computed from. The float32 graph equals sentence-transformers (cosine >= 0.99999) at about
+    twice its speed; the int8 one is about twice as fast again, and leaves the judge's AUROC
+    within 0.001 on HealthVer, WiCE and the perturbation set (docs/benchmarks.md)."""
+
+    def __init__(
+        self, model_path: Path, cache_dir: Path | None, threads: int = 2, *, int8: bool = False
+    ) -> None:
+        _, max_len = _model_config(model_path)
+        path = ensure_token_export(model_path, cache_dir, int8=int8)
+        self._encoder = _OnnxEncoder(path, model_path, max_len)
+        self.threads = threads
+        self.backend = "onnx-int8" if int8 else "onnx"
+
+    def vocabulary(self) -> dict[str, int]:
+        return self._encoder.vocabulary()
+
+    @property
+    def special_ids(self) -> set[int]:
+        return self._encoder.special_ids()
+
+    def encode(self, texts: list[str]) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
+        """(token ids, token embeddings, normalised sentence embedding) per text."""
+        out = []
+        for ids, (tokens, sentence) in self._encoder.run(texts, self.threads):
+            vector = sentence[0].astype(np.float32)
+            vector /= np.linalg.norm(vector) + 1e-9
+            out.append((ids, tokens[0].astype(np.float32), vector))
+        return out
 
 
 # -- choosing a backend per machine ------------------------------------------------------------
@@ -526,10 +635,25 @@ class Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    def token_encoder(self) -> Any:
+        """What the support judge encodes with: the ONNX graph with token outputs, in this
+        embedder's precision (float32 or int8), or this model where the backend is torch."""
+        if self.backend == "torch":
+            return TorchTokenEncoder(self.model, self.settings.batch_size)
+        return TokenEncoder(
+            self.model_path,
+            self.settings.cache_dir,
+            self.settings.batch_threads,
+            int8=self.backend == "onnx-int8",
+        )
+
     def forget(self, texts: list[str]) -> None:
         """Drop remembered vectors (a benchmark times a first embedding)."""
         for text in texts:
             self._recent.pop(text, None)
+
+    def clear(self) -> None:
+        self._recent.clear()
 
     def chroma_function(self) -> ChromaEmbeddingFunction:
         return ChromaEmbeddingFunction(self)

@@ -32,6 +32,7 @@ from assistant.support.clinical import (
     recommendation_direction,
     recommendation_strength,
 )
+from assistant.support.features import FeatureExtractor
 from assistant.support.text import content_stems, split_sentences, stem
 from ingest.settings import LLMSettings
 
@@ -308,7 +309,7 @@ def test_default_judge_shares_the_given_model(minilm) -> None:
     from assistant.support.models import unwrap_sentence_model
 
     judge = default_judge(None, model=minilm)
-    shared = judge._st if hasattr(judge, "_st") else judge.features.model
+    shared = judge._st if hasattr(judge, "_st") else judge.features.encoder.model
     assert shared is unwrap_sentence_model(minilm) or shared is minilm
     assert judge.name.endswith("+rules")
     assert judge.judge_many([]) == []
@@ -721,3 +722,43 @@ def test_support_settings_come_from_the_one_settings_object(tmp_path: Path, monk
     settings = Settings()
     assert settings.support.nli_model_path == tmp_path
     assert support_settings(settings).clinical_gate is False
+
+
+def test_onnx_token_encoder_gives_the_torch_features(minilm) -> None:
+    """The judge encodes with the float32 ONNX graph; its features must be the ones the scorer
+    was trained on (torch's), or its calibration would not hold."""
+    from assistant.support.models import packaged_model_path
+    from ingest.embedding import TokenEncoder, TorchTokenEncoder
+
+    pairs = [(SUPPORTED, PASSAGE), (REDOSED, PASSAGE), ("Iron helps some people.", PASSAGE)]
+    torch_fx = FeatureExtractor(encoder=TorchTokenEncoder(minilm))
+    onnx_fx = FeatureExtractor(encoder=TokenEncoder(packaged_model_path(), None, threads=2))
+    want, got = torch_fx.compute(pairs), onnx_fx.compute(pairs)
+    assert want.names == got.names
+    assert np.abs(want.matrix - got.matrix).max() < 1e-4
+    # Remembered texts are not encoded again, and give the same rows.
+    calls: list[int] = []
+    encode = onnx_fx.encoder.encode
+    onnx_fx.encoder.encode = lambda texts: calls.append(len(texts)) or encode(texts)  # type: ignore[method-assign]
+    onnx_fx._memo.clear()
+    again = onnx_fx.compute(pairs)
+    assert calls == [] and np.array_equal(again.matrix, got.matrix)
+
+
+def test_int8_token_encoder_keeps_the_verdicts() -> None:
+    """The int8 graph (the judge's encoder where `auto` chose int8) moves features a little
+    and verdicts not at all on these pairs."""
+    from assistant.support.models import packaged_model_path
+    from assistant.support.scorer import SupportScorer
+    from ingest.embedding import TokenEncoder
+
+    pairs = [(SUPPORTED, PASSAGE), (REDOSED, PASSAGE), ("Iron helps some people.", PASSAGE)]
+    verdicts = {}
+    for int8 in (False, True):
+        encoder = TokenEncoder(packaged_model_path(), None, threads=2, int8=int8)
+        assert encoder.backend == ("onnx-int8" if int8 else "onnx")
+        judge = SupportScorer(features=FeatureExtractor(encoder=encoder))
+        verdicts[int8] = judge.judge_many(pairs)
+    for exact, quantized in zip(verdicts[False], verdicts[True], strict=True):
+        assert exact.label == quantized.label
+        assert abs(exact.score - quantized.score) < 0.05
