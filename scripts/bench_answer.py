@@ -133,8 +133,8 @@ def measure(index: Path, out: Path, limit: int = 0) -> None:
     settings.store.index_dir = index
     started = time.perf_counter()
     assistant = Assistant(settings)
-    # Model loaded: the judge's sentence-transformers model too, and both indexes' tables.
-    _ = assistant.embedder.model
+    # Model loaded: the judge's encoder too, and both indexes' tables.
+    assistant.verifier.warm_up()
     assistant.index.warm_up()
     retriever = Retriever(Index.open(settings, assistant.embedder), settings.retrieval)
     retriever.index.warm_up()
@@ -164,6 +164,15 @@ def measure(index: Path, out: Path, limit: int = 0) -> None:
                 "steps": answer.timings_ms,
             }
         )
+    # Then every question again, each with every memo emptied first (query vectors, the
+    # judge's encoded passage sentences): what an answer costs when none of its passages was
+    # cited before.
+    for row in rows:
+        assistant.embedder.clear()
+        assistant.verifier.clear()
+        t = time.perf_counter()
+        assistant.ask(row["question"], session=Session())
+        row["cold_ms"] = (time.perf_counter() - t) * 1000
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -213,11 +222,12 @@ def main() -> None:
     print(f"\n{asked} questions x {args.rounds} rounds, each a fresh process")
     print(
         f"{'tier':<9}{'answer p50/p95/p99 ms':>24}{'retrieval p50/p95/p99 ms':>28}"
-        f"{'p95 / bundled':>15}{'RSS MB':>8}"
+        f"{'p95 / bundled':>15}{'RSS MB':>8}{'cold p50/p95/p99 ms':>24}"
     )
     for tier in tiers:
         rows = [r for run in results[tier] for r in run["rows"]]
         ans = stats([r["answer_ms"] for r in rows])
+        cold = stats([r["cold_ms"] for r in rows])
         ret = stats([r["retrieval_ms"] for r in rows])
         ratio = None
         if "bundled" in results and tier != "bundled":
@@ -237,6 +247,7 @@ def main() -> None:
             "chunks": chunks,
             "answer_ms_by_set": by_set,
             "answer_ms": ans,
+            "cold_ms": cold,
             "retrieval_ms": ret,
             "p95_vs_bundled": ratio and round(ratio, 2),
             "peak_rss_mb": round(rss),
@@ -246,6 +257,7 @@ def main() -> None:
         print(
             f"{tier:<9}{ans['p50']:>8.0f}/{ans['p95']:>5.0f}/{ans['p99']:>6.0f}"
             f"{ret['p50']:>12.1f}/{ret['p95']:>6.1f}/{ret['p99']:>6.1f}{shown:>15}{rss:>8.0f}"
+            f"{cold['p50']:>10.0f}/{cold['p95']:>5.0f}/{cold['p99']:>6.0f}"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

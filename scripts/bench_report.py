@@ -68,13 +68,17 @@ def quality_table(data: dict) -> list[str]:
     return lines
 
 
+def _triple(v: dict | None) -> str:
+    return f"{v['p50']:.0f} / {v['p95']:.0f} / {v['p99']:.0f}" if v else "-"
+
+
 def latency_table(data: dict) -> list[str]:
     lines = [
         f"{data['questions']} questions x {data['rounds']} rounds, each round a fresh process:",
         "",
         "| index | chunks | answer p50 / p95 / p99 ms | retrieval alone p50 / p95 / p99 ms | "
-        "answer p95 / bundled p95 | peak RSS MB | on disk |",
-        "|---|---:|---|---|---:|---:|---:|",
+        "answer p95 / bundled p95 | peak RSS MB | on disk | cold answer p50 / p95 / p99 ms |",
+        "|---|---:|---|---|---:|---:|---:|---|",
     ]
     for tier, row in data["tiers"].items():
         a, r = row["answer_ms"], row["retrieval_ms"]
@@ -84,7 +88,7 @@ def latency_table(data: dict) -> list[str]:
         lines.append(
             f"| {tier} | {row['chunks']:,} | {a['p50']:.0f} / {a['p95']:.0f} / {a['p99']:.0f} | "
             f"{r['p50']:.1f} / {r['p95']:.1f} / {r['p99']:.1f} | {ratio} | {row['peak_rss_mb']} | "
-            f"{disk:.0f} MB ({per_chunk / 1e3:.1f} kB/chunk) |"
+            f"{disk:.0f} MB ({per_chunk / 1e3:.1f} kB/chunk) | {_triple(row.get('cold_ms'))} |"
         )
     lines += ["", "Answer latency by question set (p50 / p95 / p99 ms):", ""]
     for tier, row in data["tiers"].items():
