@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from assistant.support.features import FeatureExtractor
 from ingest.settings import RetrievalSettings
-from ingest.store import ChunkFilter, Hit, Index
+from ingest.store import ChunkFilter, Hit, Index, embedding_input
 from ingest.types import Chunk, DocStatus, DocType, Passage, RetrievalMode
 
 
@@ -65,6 +66,7 @@ class Retriever:
     def __init__(self, index: Index, settings: RetrievalSettings | None = None) -> None:
         self.index = index
         self.settings = settings or RetrievalSettings()
+        self._token_features: FeatureExtractor | None = None
 
     def retrieve(
         self,
@@ -110,6 +112,8 @@ class Retriever:
                 score = zero + (score - zero) * (1.0 - self.settings.superseded_penalty)
             scored.append((score, cand.chunk_id, cand))
         scored.sort(key=lambda item: (-item[0], item[1]))
+        if self.settings.rerank == "tokens" and mode == "hybrid" and scored:
+            scored = self._rerank(query, scored, chunks)
         chosen = self._diversify(scored, chunks, k) if diversify else scored[:k]
         return [
             Passage(
@@ -123,6 +127,43 @@ class Retriever:
             )
             for rank, (score, _, cand) in enumerate(chosen, start=1)
         ]
+
+    def _rerank(
+        self,
+        query: str,
+        scored: list[tuple[float, str, _Candidate]],
+        chunks: dict[str, Chunk],
+    ) -> list[tuple[float, str, _Candidate]]:
+        """The best `rerank_depth` candidates re-ordered by fused score (RRF's over its best)
+        plus `rerank_weight` x the mean, over the query's content tokens, of each token's best
+        cosine to a token of the chunk as it was embedded (late interaction): a sentence
+        vector blurs which study of one question an abstract is; its words do not."""
+        depth = self.settings.rerank_depth
+        head, tail = scored[:depth], scored[depth:]
+        top = head[0][0] if self.settings.fusion == "rrf" else 1.0
+        texts = [query] + [embedding_input(chunks[cid]) for _, cid, _ in head]
+        _, tokens = self.token_features.encode(texts)
+        query_tokens = tokens[0]
+        rescored = []
+        for (score, cid, cand), chunk_tokens in zip(head, tokens[1:], strict=True):
+            match = 0.0
+            if len(query_tokens) and len(chunk_tokens):
+                match = float((query_tokens @ chunk_tokens.T).max(axis=1).mean())
+            cand.extra["token_match"] = match
+            fused = score / top if top > 0 else score
+            rescored.append((fused + self.settings.rerank_weight * match, cid, cand))
+        rescored.sort(key=lambda item: (-item[0], item[1]))
+        # The tail keeps its order below the re-ordered head.
+        floor = min(s for s, _, _ in rescored)
+        shift = max(0.0, max((s for s, _, _ in tail), default=0.0) - floor + 1e-9)
+        return [(s + shift, c, x) for s, c, x in rescored] + tail
+
+    @property
+    def token_features(self) -> FeatureExtractor:
+        """Token embeddings for `rerank` (the support judge's encoder, this index's precision)."""
+        if self._token_features is None:
+            self._token_features = FeatureExtractor(self.index.embedder, text_memo=20_000)
+        return self._token_features
 
     def _fuse(
         self,

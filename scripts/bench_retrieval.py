@@ -94,6 +94,8 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "dense": ("dense", {}),
     "hybrid RRF (k=60, default)": ("hybrid", {"fusion": "rrf"}),
     "hybrid score fusion (weight 0.2)": ("hybrid", {"fusion": "score"}),
+    "hybrid RRF + token rerank": ("hybrid", {"fusion": "rrf", "rerank": "tokens"}),
+    "hybrid score fusion + token rerank": ("hybrid", {"fusion": "score", "rerank": "tokens"}),
 }
 
 

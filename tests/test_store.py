@@ -161,3 +161,35 @@ def test_server_unreachable_is_a_clear_error(settings, embedder):
     settings.store.port = free_port()
     with pytest.raises(StoreUnavailableError, match="chroma run"):
         Index(settings, embedder)
+
+
+def test_token_rerank_reorders_only_the_head_by_fused_score_plus_token_match(
+    settings, corpus_dir, embedder
+):
+    from assistant.retrieve import Retriever
+    from ingest.settings import RetrievalSettings
+    from ingest.store import embedding_input
+
+    write_doc(corpus_dir, "iron-two", IRON_BODY.replace("Ferritin", "Serum ferritin"), title="Iron")
+    ingest_paths([corpus_dir], settings, embedder=embedder)
+    index = Index.open(settings, embedder)
+    query = "serum ferritin threshold for iron in restless legs"
+    plain = Retriever(index, RetrievalSettings()).retrieve(query, k=10, diversify=False)
+    reranker = Retriever(index, RetrievalSettings(rerank="tokens", rerank_depth=3))
+    reranked = reranker.retrieve(query, k=10, diversify=False)
+    assert len(plain) > 3
+    ids = [p.chunk.id for p in plain]
+    assert sorted(p.chunk.id for p in reranked) == sorted(ids)
+    assert [p.chunk.id for p in reranked[3:]] == ids[3:]  # the tail keeps its order
+    _, tokens = reranker.token_features.encode(
+        [query] + [embedding_input(p.chunk) for p in plain[:3]]
+    )
+    match = {
+        p.chunk.id: float((tokens[0] @ t.T).max(axis=1).mean())
+        for p, t in zip(plain[:3], tokens[1:], strict=True)
+    }
+    expected = sorted(
+        plain[:3], key=lambda p: (-(p.score / plain[0].score + match[p.chunk.id]), p.chunk.id)
+    )
+    assert [p.chunk.id for p in reranked[:3]] == [p.chunk.id for p in expected]
+    assert all(0.0 < m <= 1.0 + 1e-5 for m in match.values())  # mean best token cosines
