@@ -37,7 +37,7 @@ bench: setup
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --json $(BENCH_DIR)/quality.json
 	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_retrieval.py --legacy --backends auto \
 		--json $(BENCH_DIR)/quality-legacy.json
-	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --limit 20 --rounds 1 \
+	CLINIQ_BENCH_DIR=$(BENCH_DIR) $(PY) scripts/bench_answer.py --rounds 2 \
 		--json $(BENCH_DIR)/latency.json
 	$(PY) scripts/bench_report.py $(BENCH_DIR)
 
