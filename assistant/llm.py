@@ -81,8 +81,9 @@ class OpenAIChatModel:
     def client(self) -> Any:
         if self._client is None:
             try:
-                import httpx
-                from openai import OpenAI
+                # openai's own Timeout: the HTTP library under openai changed (httpx, then
+                # httpx2), and a Timeout of the other one is refused.
+                from openai import OpenAI, Timeout
             except ImportError as exc:
                 raise LLMUnavailableError(
                     "the LLM answer path needs the openai package: pip install 'cliniq[llm]'"
@@ -91,7 +92,7 @@ class OpenAIChatModel:
             self._client = OpenAI(
                 base_url=self.settings.base_url,
                 api_key=self.settings.api_key,
-                timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT_S, timeout)),
+                timeout=Timeout(timeout, connect=min(CONNECT_TIMEOUT_S, timeout)),
                 max_retries=0,
             )
         return self._client
