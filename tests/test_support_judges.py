@@ -762,3 +762,19 @@ def test_int8_token_encoder_keeps_the_verdicts() -> None:
     for exact, quantized in zip(verdicts[False], verdicts[True], strict=True):
         assert exact.label == quantized.label
         assert abs(exact.score - quantized.score) < 0.05
+
+
+def test_judge_encodes_with_torch_where_no_onnx_graph_can_be_made(monkeypatch, caplog) -> None:
+    import assistant.support.features as features
+    from ingest.embedding import TorchTokenEncoder
+
+    def unavailable(*args, **kwargs):
+        raise RuntimeError("onnx is not installed")
+
+    monkeypatch.setattr(features, "TokenEncoder", unavailable)
+    monkeypatch.setattr("ingest.embedding.resolve_backend", lambda settings: "onnx-int8")
+    encoder = features.default_token_encoder()
+    assert isinstance(encoder, TorchTokenEncoder)
+    assert "onnx is not installed" in caplog.text
+    ids, tokens, sentence = encoder.encode(["Ferritin below 75 ng/mL."])[0]
+    assert len(ids) == len(tokens) and abs(float(np.linalg.norm(sentence)) - 1.0) < 1e-4

@@ -9,6 +9,7 @@ deduplicated, so scoring one answer's sentences against its cited passages stays
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import re
 from collections import OrderedDict
@@ -29,6 +30,8 @@ from assistant.support.text import (
     words,
 )
 from ingest.embedding import TokenEncoder, TorchTokenEncoder
+
+log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 128
 _HEDGE = re.compile(
@@ -82,21 +85,21 @@ def default_token_encoder(model: Any = None, batch_size: int = 32) -> Any:
     otherwise."""
     if model is not None and hasattr(model, "encode") and hasattr(model, "tokenizer"):
         return TorchTokenEncoder(model, batch_size)
+    from assistant.support.models import packaged_model_path
+    from ingest.embedding import resolve_backend
+    from ingest.settings import Settings
+
     try:
         if model is not None and hasattr(model, "token_encoder"):
             return model.token_encoder()
-        from assistant.support.models import packaged_model_path
-        from ingest.embedding import resolve_backend
-        from ingest.settings import Settings
-
         # The precision this machine's answers are judged in (`auto`), so evals agree with them.
         backend = resolve_backend(Settings().embedding)
-        if backend == "torch":
-            raise RuntimeError("the torch backend was chosen")
-        return TokenEncoder(packaged_model_path(), None, int8=backend == "onnx-int8")
-    except Exception:  # no onnx / onnxruntime, or an export this machine cannot make
-        sentence_model = unwrap_sentence_model(model) if model is not None else None
-        return TorchTokenEncoder(sentence_model or load_sentence_model(), batch_size)
+        if backend != "torch":
+            return TokenEncoder(packaged_model_path(), None, int8=backend == "onnx-int8")
+    except Exception as exc:  # no onnx / onnxruntime, or an export this machine cannot make
+        log.warning("support judge: no ONNX encoder (%s); encoding with torch", exc)
+    sentence_model = unwrap_sentence_model(model) if model is not None else None
+    return TorchTokenEncoder(sentence_model or load_sentence_model(), batch_size)
 
 
 class FeatureExtractor:
