@@ -38,6 +38,9 @@ _ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z][A-Za-z]*[A-Z])\)")
 _ORG_FILLER = frozenset({"of", "and", "for", "the", "on", "in", "&"})
 
 
+SPAN_MEMO = 20_000  # texts whose lexicon names CorpusProfile.concept_spans remembers
+
+
 @dataclass(frozen=True)
 class PatientGroup:
     """A patient group that recommendations address separately, keyed by its lexicon concept."""
@@ -70,6 +73,10 @@ class CorpusProfile:
     title_words: tuple[str, ...] = ()
     #: abbreviations the documents define ("rheumatoid arthritis (RA)") -> long form
     abbreviations: dict[str, str] = field(default_factory=dict)
+    #: text -> every lexicon name in it (the same passages are read by several steps)
+    _spans: dict[str, list[tuple[int, str, str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -228,6 +235,26 @@ class CorpusProfile:
         if lex is None or not text:
             return []
         wanted = set(types) if types is not None else None
+        if text not in self._spans:
+            if len(self._spans) >= SPAN_MEMO:
+                self._spans.clear()
+            self._spans[text] = self._all_spans(text)
+        seen: set[str] = set()
+        result: list[tuple[str, str]] = []
+        for _, cid, ctype in self._spans[text]:
+            if (wanted is None or ctype in wanted) and cid not in seen:
+                seen.add(cid)
+                result.append((cid, ctype))
+        return result
+
+    def forget(self) -> None:
+        """Drop remembered readings (a benchmark times answers from cold)."""
+        self._spans.clear()
+
+    def _all_spans(self, text: str) -> list[tuple[int, str, str]]:
+        """(token position, concept id, type) of every lexicon name, in text order."""
+        lex = self.lexicon
+        assert lex is not None
         tokens = tokenize(text, limit=400)
         folded = [fold(t.text) for t in tokens]
         out: list[tuple[int, str, str]] = []
@@ -246,17 +273,9 @@ class CorpusProfile:
                 continue
             n, entries = hit
             for entry in entries:
-                ctype = str(lex.concept(entry.concept_id).type)
-                if wanted is None or ctype in wanted:
-                    out.append((i, entry.concept_id, ctype))
+                out.append((i, entry.concept_id, str(lex.concept(entry.concept_id).type)))
             i += n
-        seen: set[str] = set()
-        result: list[tuple[str, str]] = []
-        for _, cid, ctype in sorted(out):
-            if cid not in seen:
-                seen.add(cid)
-                result.append((cid, ctype))
-        return result
+        return sorted(out)
 
     def name_words(self, text: str) -> frozenset[str]:
         """Lower-case words of the condition and patient-group names in a text: they say whom

@@ -165,11 +165,12 @@ def measure(index: Path, out: Path, limit: int = 0) -> None:
             }
         )
     # Then every question again, each with every memo emptied first (query vectors, the
-    # judge's encoded passage sentences): what an answer costs when none of its passages was
-    # cited before.
+    # judge's encoded sentences and the names it found, the profile's readings of passages):
+    # what an answer costs when none of its passages was cited before.
     for row in rows:
         assistant.embedder.clear()
         assistant.verifier.clear()
+        assistant.sources.profile.forget()
         t = time.perf_counter()
         assistant.ask(row["question"], session=Session())
         row["cold_ms"] = (time.perf_counter() - t) * 1000

@@ -171,3 +171,14 @@ def test_stems_join_inflections_and_subjects_bring_the_words_their_answers_use()
     assert {"famil", "genet"} <= focus_terms("Is restless legs syndrome inherited?")
     assert {"secondar", "risk"} <= focus_terms("What causes restless legs syndrome?")
     assert "restle" in focus_terms("What causes restless legs syndrome?")  # no profile: kept
+
+
+def test_remembered_readings_are_the_readings(profile) -> None:
+    """concept_spans remembers a text's names once and filters them by type per call."""
+    text = "Pramipexole or gabapentin for restless legs syndrome in dialysis patients"
+    everything = profile.concept_spans(text)
+    profile.forget()
+    conditions = profile.concept_spans(text, {"condition"})
+    assert conditions == [(c, t) for c, t in everything if t == "condition"]
+    assert profile.concept_spans(text) == everything
+    assert len({t for _, t in everything}) > 1  # several kinds, so the filter is tested

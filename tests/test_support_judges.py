@@ -778,3 +778,16 @@ def test_judge_encodes_with_torch_where_no_onnx_graph_can_be_made(monkeypatch, c
     assert "onnx is not installed" in caplog.text
     ids, tokens, sentence = encoder.encode(["Ferritin below 75 ng/mL."])[0]
     assert len(ids) == len(tokens) and abs(float(np.linalg.norm(sentence)) - 1.0) < 1e-4
+
+
+def test_found_names_are_remembered_without_sharing_the_set() -> None:
+    from assistant.support.clinical import default_terms
+
+    terms = default_terms()
+    text = "The AASM suggests gabapentin or pregabalin for adults with RLS."
+    first = terms.find(text, "drug")
+    assert len(first) == 2
+    first.add("not-a-drug")
+    assert terms.find(text, "drug") == first - {"not-a-drug"}
+    terms.forget()
+    assert terms.find(text, "drug") == first - {"not-a-drug"}

@@ -135,8 +135,11 @@ class FeatureExtractor:
         return self._encoder
 
     def clear(self) -> None:
+        from assistant.support.clinical import default_terms
+
         self._memo.clear()
         self._texts.clear()
+        default_terms().forget()
 
     @property
     def feature_names(self) -> list[str]:

@@ -24,6 +24,9 @@ DRUG_STEMS = re.compile(
 _NOT_A_DRUG = re.compile(r"(?:ia|osis|itis|pathy|ism|emia|aemia|sy|ness|ity|ome|oma|ine?s)$")
 
 
+FOUND_MEMO = 8192  # texts x kinds remembered by ClinicalTerms.find
+
+
 @dataclass(frozen=True)
 class Lookup:
     """Terms of one kind: a longest-first alternation mapping each match to its concept id."""
@@ -61,6 +64,8 @@ class ClinicalTerms:
         self.outside_drugs = outside_drugs
         self.broader = broader or {}
         self._patterns = {k: (t.pattern(), t.abbrev_pattern()) for k, t in tables.items()}
+        # A passage is checked against each sentence citing it: its names are found once.
+        self._found: dict[tuple[str, str], frozenset[str]] = {}
 
     @classmethod
     def empty(cls) -> ClinicalTerms:
@@ -68,6 +73,17 @@ class ClinicalTerms:
 
     def find(self, text: str, kind: str) -> set[str]:
         """Concept ids of ``kind`` (drug | option | population) named in ``text``."""
+        key = (text, kind)
+        if key not in self._found:
+            if len(self._found) >= FOUND_MEMO:
+                self._found.clear()
+            self._found[key] = frozenset(self._find(text, kind))
+        return set(self._found[key])
+
+    def forget(self) -> None:
+        self._found.clear()
+
+    def _find(self, text: str, kind: str) -> set[str]:
         table = self.tables.get(kind)
         if table is None:
             return set()
