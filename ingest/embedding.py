@@ -541,6 +541,8 @@ class Embedder:
             )
         self._model: Any = None
         self._onnx: _OnnxEncoder | None = None
+        self._token_encoder: Any = None
+        self._token_lock = threading.Lock()
         self._backend: str | None = None
         self._lock = threading.Lock()
         # Answering embeds the same corpus sentences again and again: keep recent vectors.
@@ -636,16 +638,23 @@ class Embedder:
         return self.embed([text])[0]
 
     def token_encoder(self) -> Any:
-        """What the support judge encodes with: the ONNX graph with token outputs, in this
-        embedder's precision (float32 or int8), or this model where the backend is torch."""
-        if self.backend == "torch":
-            return TorchTokenEncoder(self.model, self.settings.batch_size)
-        return TokenEncoder(
-            self.model_path,
-            self.settings.cache_dir,
-            self.settings.batch_threads,
-            int8=self.backend == "onnx-int8",
-        )
+        """What the support judge (and the token rerank) encode with: the ONNX graph with token
+        outputs, in this embedder's precision (float32 or int8), or this model where the
+        backend is torch. One per embedder: each ONNX session costs a load and its memory."""
+        if self._token_encoder is None:
+            with self._token_lock:  # not self._lock: `self.model` takes that one
+                if self._token_encoder is None:
+                    self._token_encoder = (
+                        TorchTokenEncoder(self.model, self.settings.batch_size)
+                        if self.backend == "torch"
+                        else TokenEncoder(
+                            self.model_path,
+                            self.settings.cache_dir,
+                            self.settings.batch_threads,
+                            int8=self.backend == "onnx-int8",
+                        )
+                    )
+        return self._token_encoder
 
     def forget(self, texts: list[str]) -> None:
         """Drop remembered vectors (a benchmark times a first embedding)."""

@@ -101,3 +101,8 @@ def test_a_new_input_format_replaces_every_vector(tmp_path, embedder):
     assert index.docstore.get_meta("input_format") == INPUT_FORMAT
     assert index.vectors.count() == index.stats().chunks
     index.close()
+
+
+def test_token_encoder_is_made_once_per_embedder(embedder) -> None:
+    """The judge and the token rerank share one ONNX session (each costs a load)."""
+    assert embedder.token_encoder() is embedder.token_encoder()
