@@ -45,6 +45,7 @@ def build_server(service: Cliniq) -> Any:
     try:
         from mcp.server.mcpserver import MCPServer
         from mcp.server.mcpserver.exceptions import ToolError
+        from mcp.types import CallToolResult, TextContent
     except ImportError as exc:  # pragma: no cover - the extra is part of `make setup`
         raise CliniqError(
             "the MCP SDK is missing: pip install 'cliniq[serve]'" + f" ({exc})"
@@ -72,7 +73,12 @@ def build_server(service: Cliniq) -> Any:
         and was verified against it; `history` holds the conversation's earlier questions
         (oldest first) so a follow-up is understood. `model`: cliniq (offline) or cliniq-llm."""
         answer = run(lambda: service.ask(question, history or [], model=model))
-        return AskResult(markdown=to_markdown(answer), answer=answer)
+        result = AskResult(markdown=to_markdown(answer), answer=answer)
+        # The text an agent reads is the Markdown; the structured content is the whole answer.
+        return CallToolResult(  # type: ignore[return-value]
+            content=[TextContent(type="text", text=result.markdown)],
+            structured_content=result.model_dump(mode="json"),
+        )
 
     @server.tool()
     def get_passage(passage_id: str) -> PassageView:
