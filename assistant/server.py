@@ -265,21 +265,29 @@ def create_app(service: Cliniq) -> FastAPI:
         service.check_model(body.model)
         question, history = chat_question(body.messages)
         service.check_question(question)
-        answer = await to_thread.run_sync(lambda: service.ask(question, history, model=body.model))
+
+        def answer_and_render() -> Any:  # rendering too is CPU work: off the event loop
+            answer = service.ask(question, history, model=body.model)
+            if body.stream:
+                return list(completion_chunks(answer, body.model))
+            return JSONResponse(completion(answer, body.model))
+
+        rendered = await to_thread.run_sync(answer_and_render)
         if body.stream:
             return StreamingResponse(
-                completion_chunks(answer, body.model),
+                iter(rendered),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache"},
             )
-        return JSONResponse(completion(answer, body.model))
+        return rendered
 
     @app.post("/v1/ask", dependencies=auth)
     async def ask(body: AskRequest) -> Any:
-        answer = await to_thread.run_sync(
-            lambda: service.ask(body.question, body.history, model=body.model)
+        return await to_thread.run_sync(
+            lambda: JSONResponse(
+                service.ask(body.question, body.history, model=body.model).model_dump(mode="json")
+            )
         )
-        return JSONResponse(answer.model_dump(mode="json"))
 
     @app.post("/v1/search", dependencies=auth)
     async def search(body: SearchRequest) -> SearchResponse:

@@ -21,7 +21,6 @@ from assistant.types import Answer, Reference
 from assistant.understand import QuestionError, understand
 from ingest.errors import CliniqError
 from ingest.settings import Settings
-from ingest.store import IndexStats
 from ingest.types import Chunk, DocumentRef, Passage, Recommendation
 
 #: The answerers a caller can name (the OpenAI ``model`` field).
@@ -104,7 +103,17 @@ class Cliniq:
         self.assistant = assistant or Assistant(settings)
         self._lock = threading.Lock()
         self._llm: object | None = None
-        self._stats: IndexStats = self.assistant.index.stats()
+        index = self.assistant.index
+        self._health = Health(
+            index=str(index.dir),
+            documents=0,
+            chunks=0,
+            vector_backend=index.vectors.location,
+            embedding_model=index.docstore.get_meta("embedding_model") or "",
+            embedding_backend=index.recorded_backend() or self.assistant.embedder.backend,
+            models=list(MODELS),
+        )
+        self.health()
 
     # -- answers ----------------------------------------------------------------------------
     def ask(self, question: str, history: Sequence[str] = (), *, model: str = "cliniq") -> Answer:
@@ -192,22 +201,20 @@ class Cliniq:
         return PassageView.of(found[0])
 
     def health(self) -> Health:
-        """Index figures; re-read when no question is being answered, else the last ones."""
+        """Index figures (two SQL counts); re-read when no question is being answered, else
+        the last ones, so a health check never waits behind an answer."""
         if self._lock.acquire(blocking=False):
             try:
-                self._stats = self.assistant.index.stats()
+                counts = self.assistant.index.docstore.counts()
             finally:
                 self._lock.release()
-        stats = self._stats
-        return Health(
-            index=stats.location,
-            documents=stats.documents,
-            chunks=stats.chunks,
-            vector_backend=stats.vector_backend,
-            embedding_model=stats.embedding_model,
-            embedding_backend=stats.embedding_backend,
-            models=list(MODELS),
-        )
+            self._health = self._health.model_copy(
+                update={
+                    "documents": counts.get("documents_committed", 0),
+                    "chunks": counts.get("chunks", 0),
+                }
+            )
+        return self._health
 
 
 _shared: dict[str, Cliniq] = {}
