@@ -293,3 +293,19 @@ def test_cliniq_llm_unreachable_then_a_real_scripted_model(live, llm_port, tmp_p
     assert shown and all(s.citations and s.verified for s in shown)
     assert "[1]" in content and "drink more water" not in content
     assert "1 without a citation" in content
+
+
+@pytest.mark.integration
+def test_serve_without_an_index_says_how_to_build_it(tmp_path):
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant.cli", "serve", "--index", str(tmp_path / "nowhere")],
+        cwd=REPO_ROOT,
+        env=server_env(tmp_path / "nowhere", CLINIQ_SERVE__PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "cliniq ingest" in done.stderr and "Traceback" not in done.stderr
