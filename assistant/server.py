@@ -28,6 +28,7 @@ from assistant.service import (
     MODELS,
     Cliniq,
     Health,
+    InvalidArgumentError,
     PassageNotFoundError,
     PassageView,
     QuestionTooLongError,
@@ -76,6 +77,8 @@ def api_error_of(exc: CliniqError) -> ApiError:
         return ApiError(400, "question_too_long", str(exc), "messages")
     if isinstance(exc, QuestionError):
         return ApiError(400, "empty_question", str(exc), "messages")
+    if isinstance(exc, InvalidArgumentError):
+        return ApiError(400, "invalid_request", str(exc), exc.param)
     if isinstance(exc, PassageNotFoundError):
         return ApiError(404, "passage_not_found", str(exc), "id")
     if isinstance(exc, LLMUnavailableError):

@@ -43,6 +43,14 @@ class QuestionTooLongError(QuestionError):
     """Longer than ``CLINIQ_ANSWER__MAX_QUESTION_CHARS``."""
 
 
+class InvalidArgumentError(CliniqError):
+    """A search argument out of its range; ``param`` names it."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
 class PassageView(BaseModel):
     """One passage as the integrations show it: text, where it is, how it is graded."""
 
@@ -180,12 +188,14 @@ class Cliniq:
     ) -> list[PassageView]:
         """Ranked passages with their scores (no answer composed)."""
         if not (query or "").strip():
-            raise QuestionError("the query is empty; give some words to search for")
+            raise InvalidArgumentError("the query is empty; give some words to search for", "query")
         if mode not in {"bm25", "dense", "hybrid"}:
-            raise QuestionError(f"mode must be bm25, dense or hybrid, not {mode!r}")
+            raise InvalidArgumentError(f"mode must be bm25, dense or hybrid, not {mode!r}", "mode")
         limit = self.settings.serve.max_search_k
         if not 1 <= k <= limit:
-            raise QuestionError(f"k must be between 1 and {limit} (CLINIQ_SERVE__MAX_SEARCH_K)")
+            raise InvalidArgumentError(
+                f"k must be between 1 and {limit}, not {k} (CLINIQ_SERVE__MAX_SEARCH_K)", "k"
+            )
         with self._lock:
             passages = self.assistant.retriever.retrieve(query, k=k, mode=mode)
         return [PassageView.of(p.chunk, p) for p in passages]

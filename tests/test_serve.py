@@ -23,7 +23,12 @@ from assistant.server import (
     chat_question,
     completion_chunks,
 )
-from assistant.service import PassageNotFoundError, QuestionTooLongError, UnknownModelError
+from assistant.service import (
+    InvalidArgumentError,
+    PassageNotFoundError,
+    QuestionTooLongError,
+    UnknownModelError,
+)
 from assistant.types import Answer, Section, Sentence, SentenceKind
 from assistant.understand import QuestionError
 
@@ -54,6 +59,7 @@ def test_chat_question_takes_the_last_user_message_and_earlier_ones_as_context()
         (QuestionTooLongError("long"), 400, "question_too_long"),
         (QuestionError("empty"), 400, "empty_question"),
         (PassageNotFoundError("p"), 404, "passage_not_found"),
+        (InvalidArgumentError("k", "k"), 400, "invalid_request"),
         (LLMUnavailableError("down"), 503, "llm_unavailable"),
         (LLMResponseError("bad"), 502, "llm_error"),
     ],
@@ -265,6 +271,11 @@ def test_native_routes(live):
     assert gone.status_code == 404 and "/v1/search" in gone.json()["error"]["message"]
     bad_k = httpx.post(live + "/v1/search", json={"query": "iron", "k": 0}, headers=auth())
     assert bad_k.status_code == 400 and "k:" in bad_k.json()["error"]["message"]
+    over = httpx.post(live + "/v1/search", json={"query": "iron", "k": 60}, headers=auth())
+    assert over.status_code == 400 and over.json()["error"]["param"] == "k"
+    assert "between 1 and 50, not 60" in over.json()["error"]["message"]
+    blank = httpx.post(live + "/v1/search", json={"query": " "}, headers=auth()).json()["error"]
+    assert blank["param"] == "query" and "the query is empty" in blank["message"]
 
 
 @pytest.mark.integration
