@@ -427,11 +427,14 @@ def mcp_command(
     index: IndexOption = None,
 ) -> None:
     """Serve the MCP tools search_sources, ask and get_passage (stdio, or --http)."""
+    import contextlib
+
     from assistant.mcp_server import serve_http, serve_stdio
     from assistant.service import Cliniq
 
     settings = build_settings(index)
-    service = Cliniq(settings)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the stdio protocol's channel
+        service = Cliniq(settings)
     if http:
         host = host or settings.serve.host
         port = port or settings.serve.mcp_port
