@@ -10,7 +10,8 @@ one warm-up pass, then alternates rounds of (a) the questions one at a time from
 calling POST /v1/chat/completions (model `cliniq`). The questions are the bundled RLS suite's
 cases (evals/suites/rls.yaml), follow-up turns sent as earlier messages, cycled to N. Reported:
 p50/p95 latency and errors per mode (pooled over rounds), p95(concurrent) / p95(single), and the
-answers' own time inside the server (`timings_ms.total_ms`), which excludes waiting for a turn.
+answers' own time inside the server (`timings_ms.total_ms`), which excludes waiting for a turn, and
+the latency of GET /healthz sent every 0.25 s meanwhile.
 """
 
 from __future__ import annotations
@@ -146,14 +147,38 @@ def run_clients(url: str, batch: list[list[dict]], clients: int) -> dict:
                     if error:
                         errors.append(error)
 
+    health_ms: list[float] = []
+    done = threading.Event()
+
+    def health_probe() -> None:
+        """GET /healthz every 0.25 s while the clients run: it must not wait for answers."""
+        with httpx.Client() as client:
+            while not done.wait(0.25):
+                t0 = time.perf_counter()
+                try:
+                    client.get(url + "/healthz", timeout=60).raise_for_status()
+                except httpx.HTTPError as exc:
+                    errors.append(f"healthz: {exc}")
+                health_ms.append((time.perf_counter() - t0) * 1000)
+
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
+    probe = threading.Thread(target=health_probe)
+    probe.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
-    return {"latencies_ms": latencies, "answer_ms": answer_times, "errors": errors, "wall_s": wall}
+    done.set()
+    probe.join()
+    return {
+        "latencies_ms": latencies,
+        "answer_ms": answer_times,
+        "health_ms": health_ms,
+        "errors": errors,
+        "wall_s": wall,
+    }
 
 
 def summary(runs: list[dict]) -> dict:
@@ -170,6 +195,8 @@ def summary(runs: list[dict]) -> dict:
         # The answer's own time in the server; the rest of the latency is waiting and HTTP.
         "answer_p50_ms": round(percentile([x for r in runs for x in r["answer_ms"]], 0.5), 1),
         "answer_p95_ms": round(percentile([x for r in runs for x in r["answer_ms"]], 0.95), 1),
+        "healthz_p95_ms": round(percentile([x for r in runs for x in r["health_ms"]], 0.95), 1),
+        "healthz_max_ms": round(max((x for r in runs for x in r["health_ms"]), default=0), 1),
         "throughput_rps": round(len(lat) / wall, 2),
     }
 
@@ -215,7 +242,9 @@ def main() -> None:
             f"({s['errors']} errors, {s['throughput_rps']}/s) | {args.clients} clients p50 "
             f"{c['p50_ms']} ms p95 {c['p95_ms']} ms ({c['errors']} errors, "
             f"{c['throughput_rps']}/s) | p95 ratio {ratio}x | answer time in the server p95: "
-            f"single {s['answer_p95_ms']} ms, concurrent {c['answer_p95_ms']} ms",
+            f"single {s['answer_p95_ms']} ms, concurrent {c['answer_p95_ms']} ms | /healthz "
+            f"during {args.clients} clients p95 {c['healthz_p95_ms']} ms, "
+            f"max {c['healthz_max_ms']} ms",
             flush=True,
         )
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
