@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build of torch first: any other spec pulls GBs of CUDA packages.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,ui,llm,lexicon]"
+	$(PY) -m pip install -q -e ".[dev,ui,llm,lexicon,serve]"
 	touch $@
 
 # The real OpenAI-compatible server used by the LLM-path tests: compiles llama.cpp (minutes,

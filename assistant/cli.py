@@ -387,6 +387,63 @@ def chat_command(
         sys.stdout.flush()
 
 
+HostOption = Annotated[
+    str | None, typer.Option("--host", help="Interface (default: CLINIQ_SERVE__HOST, 127.0.0.1).")
+]
+
+
+@app.command("serve")
+@handle_errors
+def serve_command(
+    host: HostOption = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default: CLINIQ_SERVE__PORT, 8400).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Processes (CLINIQ_SERVE__WORKERS).")
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Serve over HTTP: an OpenAI-compatible chat endpoint and JSON routes."""
+    from assistant.server import run_server
+
+    settings = build_settings(index)
+    for name, value in (("host", host), ("port", port), ("workers", workers)):
+        if value is not None:
+            setattr(settings.serve, name, value)
+    run_server(settings, announce=lambda line: err_console.print(line, highlight=False))
+
+
+@app.command("mcp")
+@handle_errors
+def mcp_command(
+    http: Annotated[
+        bool, typer.Option("--http", help="Streamable HTTP at /mcp instead of stdio.")
+    ] = False,
+    host: HostOption = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port (default: CLINIQ_SERVE__MCP_PORT, 8401).")
+    ] = None,
+    index: IndexOption = None,
+) -> None:
+    """Serve the MCP tools search_sources, ask and get_passage (stdio, or --http)."""
+    import contextlib
+
+    from assistant.mcp_server import serve_http, serve_stdio
+    from assistant.service import Cliniq
+
+    settings = build_settings(index)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the stdio protocol's channel
+        service = Cliniq(settings)
+    if http:
+        host = host or settings.serve.host
+        port = port or settings.serve.mcp_port
+        err_console.print(f"cliniq MCP on http://{host}:{port}/mcp", highlight=False)
+        serve_http(service, host, port)
+    else:
+        serve_stdio(service)
+
+
 def _add_plugin_commands() -> None:
     """Command groups registered under the `cliniq.commands` entry point (e.g. `cliniq eval`).
 

@@ -208,6 +208,28 @@ class SupportSettings(_Section):
     llm_probe_timeout_s: float = Field(default=1.0, gt=0)
 
 
+class ServeSettings(_Section):
+    """`cliniq serve` and `cliniq mcp --http`: loopback by default; a token when exposed."""
+
+    host: str = Field(default="127.0.0.1", description="Interface to listen on.")
+    port: int = Field(default=8400, ge=1, le=65535, description="`cliniq serve`'s port.")
+    mcp_port: int = Field(default=8401, ge=1, le=65535, description="`cliniq mcp --http`'s port.")
+    api_key: str | None = Field(
+        default=None,
+        description="When set, every /v1 route requires `Authorization: Bearer <api_key>`.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        description="Server processes; each loads its own model and answers one question at a "
+        "time (docs/benchmarks.md measures 1 vs 2 on 2 cores).",
+    )
+    max_history: int = Field(
+        default=8, ge=0, description="Earlier user turns of a chat read as follow-up context."
+    )
+    max_search_k: int = Field(default=50, ge=1, le=100, description="Most passages per search.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CLINIQ_", env_nested_delimiter="__", extra="ignore", validate_assignment=True
@@ -221,6 +243,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     support: SupportSettings = Field(default_factory=SupportSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
     lexicon_dir: Path = Field(
         default=Path("corpus/lexicon"), description="Directory of lexicon YAML files."
     )

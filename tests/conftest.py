@@ -147,3 +147,46 @@ def write_doc(directory: Path, doc_id: str, body: str, **front: object) -> Path:
     path = directory / f"{doc_id}.md"
     path.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n" + body)
     return path
+
+
+@pytest.fixture(scope="session")
+def served_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """One small real index for the tests that start servers: four bundled corpus documents and
+    a two-page PDF (so passages carry a page). Built once per session."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    from ingest.pipeline import ingest_paths
+
+    root = tmp_path_factory.mktemp("served")
+    pdf_path = root / "docs" / "urate-guide.pdf"
+    pdf_path.parent.mkdir()
+    pdf = canvas.Canvas(str(pdf_path), pagesize=A4)
+    pdf.setTitle("Urate lowering in recurrent gout: a practice guide")
+    for lines in (
+        ["Urate lowering in recurrent gout", "Scope", "This guide covers adults with gout."],
+        [
+            "Treatment",
+            "Allopurinol is the first-line urate-lowering drug for recurrent gout flares.",
+            "The serum urate target is below 6 mg/dL during urate-lowering therapy.",
+        ],
+    ):
+        y = 800
+        for line in lines:
+            pdf.drawString(72, y, line)
+            y -= 16
+        pdf.showPage()
+    pdf.save()
+    settings = Settings()
+    settings.store.index_dir = root / "index"
+    settings.lexicon_dir = CORPUS_DIR / "lexicon"
+    files = [
+        CORPUS_DIR / "guidelines" / "aasm-2025-rls-plmd.md",
+        CORPUS_DIR / "guidelines" / "rls-pregnancy-2015.md",
+        CORPUS_DIR / "guidelines" / "irlssg-2018-iron.md",
+        CORPUS_DIR / "research" / "nrdp-2021-rls-primer.md",
+        pdf_path,
+    ]
+    report = ingest_paths(files, settings, embedder=embedder)
+    assert not report.skipped, report.skipped
+    return settings.store.index_dir
