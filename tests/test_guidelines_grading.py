@@ -165,20 +165,38 @@ def test_grade_aan_levels() -> None:
     assert strength_rank("Level A") > strength_rank("Level B") > strength_rank("Level U")
 
 
-def test_grade_nice_offer_consider_do_not_offer() -> None:
+_NICE_ITEMS = (
+    "Treatment\n"
+    "1.2.1 Offer a dopamine agonist to adults with moderate to severe symptoms.\n"
+    "1.2.2 Consider oral iron for adults with a serum ferritin below 75 micrograms/litre.\n"
+    "1.2.3 Do not offer levodopa for daily symptoms, because of the risk of\n"
+    "augmentation."
+)
+
+
+def test_grade_nice_verbs_where_the_guideline_defines_them() -> None:
     recs = _recs(
-        "Treatment\n"
-        "1.2.1 Offer a dopamine agonist to adults with moderate to severe symptoms.\n"
-        "1.2.2 Consider oral iron for adults with a serum ferritin below 75 micrograms/litre.\n"
-        "1.2.3 Do not offer levodopa for daily symptoms, because of the risk of\n"
-        "augmentation."
+        "Making decisions using NICE guidelines\n"
+        "The wording used in the recommendations in this guideline reflects the strength of\n"
+        "the recommendation.\n" + _NICE_ITEMS
     )
     assert [(r.id, r.strength, r.direction) for r in recs] == [
-        ("1.2.1", '"Offer" (NICE wording)', Direction.for_),
-        ("1.2.2", '"Consider" (NICE wording)', Direction.for_),
-        ("1.2.3", '"Do not offer" (NICE wording)', Direction.against),
+        ("1.2.1", '"Offer" (verb as defined)', Direction.for_),
+        ("1.2.2", '"Consider" (verb as defined)', Direction.for_),
+        ("1.2.3", '"Do not offer" (verb as defined)', Direction.against),
     ]
     assert recs[2].statement.endswith("risk of augmentation.")
+    assert strength_rank(recs[0].strength) > strength_rank(recs[1].strength)
+
+
+def test_directive_statements_without_defined_verbs_are_kept_ungraded() -> None:
+    recs = _recs(_NICE_ITEMS)
+    assert [(r.id, r.strength, r.direction) for r in recs] == [
+        ("1.2.1", "not graded", Direction.for_),
+        ("1.2.2", "not graded", Direction.for_),
+        ("1.2.3", "not graded", Direction.against),
+    ]
+    assert strength_rank("not graded") == 0
 
 
 def test_good_practice_statement_is_kept_as_such() -> None:
