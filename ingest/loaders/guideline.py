@@ -38,7 +38,9 @@ _PAGE_NUMBER_RE = re.compile(
 )
 _DIGITS_RE = re.compile(r"\d+")
 _SENTENCE_END_RE = re.compile(r"[.!?;:,]['\"”’)\]]*$")
-_LIST_ITEM_RE = re.compile(r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+)")
+_LIST_ITEM_RE = re.compile(
+    r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+|(?P<deep>\d{1,2}(?:\.\d{1,3}){1,3})\.?\s+(?=[A-Z]))"
+)
 _STOP_AFTER_RE = re.compile(
     r"^(?:remarks?\b|practical info|evidence to decision|rationale\b|justification\b"
     r"|implementation considerations|research needs|key (?:info|messages)|benefits and harms"
@@ -215,7 +217,7 @@ def _statement_text(lines: list[str]) -> tuple[str, str | None]:
     text = _LEADING_YEAR_RE.sub("", " ".join(" ".join(lines).split()))
     number = None
     if match := _LIST_ITEM_RE.match(text):
-        number = match.group("num")
+        number = match.group("num") or match.group("deep")
         text = text[match.end() :]
     text = _FOOTNOTE_MARK_RE.sub("", text).strip()
     return text, number

@@ -195,7 +195,15 @@ class _Blocks:
                     self.out.append(f"{'#' * _HEADINGS[name]} {heading}")
             elif name == "li":
                 self.flush()
-                self._prefix = "- "
+                parent = child.parent
+                if isinstance(parent, Tag) and parent.name == "ol":
+                    # An ordered list's number is the item's id ("3." or the li's value).
+                    items = parent.find_all("li", recursive=False)
+                    start = int(str(parent.get("start", "1")).strip() or 1)
+                    number = child.get("value") or start + items.index(child)
+                    self._prefix = f"{number}. "
+                else:
+                    self._prefix = "- "
                 self.walk(child)
                 self.flush()
                 self._prefix = ""
