@@ -30,6 +30,10 @@ NOT_YET = {
     "pool/esi-obesity-india-2022.pdf": "ungraded numbered statements: not all listed blocks read",
     "pool/who-tb-module3-diagnosis-2025.pdf": "statements restated in chapters with remarks",
     "pool/who-hypertension-pharmacological-2021.pdf": "one extra statement found, graded",
+    "pool/bgcs-ovarian-cancer-2024.pdf": "(Grade X) markers broken across lines and columns",
+    "who-advanced-hiv-2025.pdf": "chapters restate and quote more graded statements than the "
+    "summary counts",
+    "pool/who-tb-ipc-2019.pdf": "the annex reprints another guideline's graded statements",
 }
 
 
