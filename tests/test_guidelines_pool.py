@@ -27,9 +27,7 @@ pytestmark = [
 ]
 NOT_YET = {
     "pool/cdc-acip-adult-schedule-2023.pdf": "categories are carried by table colour only",
-    "pool/esi-obesity-india-2022.pdf": "ungraded numbered statements: not all listed blocks read",
     "pool/who-tb-module3-diagnosis-2025.pdf": "statements restated in chapters with remarks",
-    "pool/who-hypertension-pharmacological-2021.pdf": "one extra statement found, graded",
     "pool/bgcs-ovarian-cancer-2024.pdf": "(Grade X) markers broken across lines and columns",
     "who-advanced-hiv-2025.pdf": "chapters restate and quote more graded statements than the "
     "summary counts",

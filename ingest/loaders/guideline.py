@@ -435,7 +435,11 @@ def _find_verbs(lines: list[Line], reg: Registry, document_text: str) -> list[Ex
 
 UNGRADED = Grade("not graded", None, "ungraded")
 _LABEL_RE = re.compile(
-    r"^(?:[A-Z][\w-]*\s+){0,3}(?:recommendations?|statements?)\s*:?\s*$", re.IGNORECASE
+    r"^(?:[A-Z][\w-]*\s+){0,3}(?:recommendations?|statements?)\s*(?:\[[\d,\s–-]+\])?\s*:?\s*$",
+    re.IGNORECASE,
+)
+_FINITE_VERB_RE = re.compile(
+    r"\b(?:is|are|was|were|has|have|should|must|can|may|will|need|needs|be)\b", re.I
 )
 _ITEM_START_RE = re.compile(
     r"^(?:- |(?P<num>\d{1,2}(?:\.\d{1,3}){0,3}[a-z]?)(?:[.)]|\s*\((?P<tier>[A-Z])\))?\s+(?=\S))"
@@ -473,8 +477,11 @@ def _find_listed(lines: list[Line]) -> list[Extracted]:
             m = k + 1
             while m < len(lines):
                 text = lines[m].text
-                if _numbering_depth(text) is not None or _LABEL_RE.match(text):
-                    break
+                depth = _numbering_depth(text)
+                if depth == style or _LABEL_RE.match(text):
+                    break  # the next item, or the next list
+                if depth and style[0] == "n" and depth[0] == "n" and depth[1] < style[1]:
+                    break  # a section number above the items' ("6." after "5.2")
                 if text.startswith(("#", "```")) or _caps_heading(text):
                     break
                 following = lines[m + 1].text if m + 1 < len(lines) else ""
@@ -498,10 +505,13 @@ def _find_listed(lines: list[Line]) -> list[Extracted]:
                 block.append(Extracted(k, m, lines[k].page, statement, UNGRADED, number, heading))
             k = m
         # A list of statements that direct care, not of topics, members or remarks.
-        directive = [
-            e for e in block if _DIRECTIVE_RE.search(re.split(r"(?<=[.;])\s", e.statement)[0])
+        # Statements, not a list of topics or members: most say something (a finite verb).
+        stated = [
+            e
+            for e in block
+            if _FINITE_VERB_RE.search(e.statement) or _DIRECTIVE_RE.search(e.statement)
         ]
-        if len(directive) * 2 > len(block) and not any(
+        if len(stated) * 2 > len(block) and not any(
             _STOP_AFTER_RE.match(lines[j].text) for j in range(max(0, i - 1), i + 1)
         ):
             found.extend(block)
@@ -518,6 +528,25 @@ def _nearest_heading(lines: list[Line], index: int) -> str | None:
         if _heading_like(text, following) and len(text.split()) >= 2:
             return text
     return None
+
+
+def _words(statement: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{3,}", statement.lower())}
+
+
+def _same_statement(a: set[str], b: set[str]) -> bool:
+    """A statement restated with small edits (a summary box, then its chapter): most of the
+    words of both are shared."""
+    if min(len(a), len(b)) < 8:
+        return False
+    return len(a & b) / len(a | b) >= 0.7
+
+
+def _same_grade(a: Extracted, b: Extracted) -> bool:
+    """Restatements keep their grade and number (either may be left out)."""
+    if a.grade is not UNGRADED and b.grade is not UNGRADED and a.grade.label != b.grade.label:
+        return a.grade.strength == b.grade.strength and a.number == b.number is not None
+    return a.number is None or b.number is None or a.number == b.number
 
 
 def _key(statement: str) -> str:
@@ -556,16 +585,20 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
         taken.append((item.start, item.end))
     out.sort(key=lambda e: e.start)
     seen: dict[str, Extracted] = {}
+    words: dict[str, set[str]] = {}
     for item in out:
         key = _key(item.statement)
+        mine = _words(item.statement)
         first = next(
             (
                 kept
                 for k, kept in seen.items()
-                if min(len(k), len(key)) > 40 and (key.startswith(k) or k.startswith(key))
+                if (min(len(k), len(key)) > 40 and (key.startswith(k) or k.startswith(key)))
+                or (_same_statement(mine, words[k]) and _same_grade(item, kept))
             ),
             None,
         )
+        words.setdefault(key, mine)
         if first is not None:
             if item.page not in first.pages:
                 first.pages.append(item.page)

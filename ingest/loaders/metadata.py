@@ -161,6 +161,9 @@ def _organization(info: dict[str, str], title: str | None, pages: str) -> str | 
         return _expand_acronym(author, pages) or author
     if title and (match := ORG_RE.search(title)):
         return _tidy_org(match.group(0))
+    for acronym in re.findall(r"\b[A-Z]{3,10}\b", title or ""):
+        if (name := _expand_acronym(acronym, pages)) and ORG_RE.search(name):
+            return name  # "ESI Clinical Practice Guidelines": the body the title names
     copyright_line = _COPYRIGHT_RE.search(pages)
     who = copyright_line and (copyright_line.group("who") or copyright_line.group("who2"))
     if who and (org := ORG_RE.search(who)):
