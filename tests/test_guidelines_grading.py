@@ -331,3 +331,14 @@ def test_a_grading_system_is_added_by_data_only(tmp_path) -> None:
     assert reg.read_grade("Do it [1 star].").direction == "against"  # type: ignore[union-attr]
     [found] = find_recommendations([Line(1, text)], reg)
     assert found.grade.strength == "three stars" and found.statement.startswith("Clinicians")
+
+
+def test_words_run_together_by_a_text_layer_are_split_from_the_documents_vocabulary() -> None:
+    from ingest.loaders.guideline import _Spacer
+
+    spaced = "People with ovarian cancer should be offered surgery at a cancer centre. " * 40
+    joined = "Peoplewithsuspectedovariancancershouldundergosurgeryatacancercentre " * 20
+    spacer = _Spacer(spaced + joined)
+    assert spacer.active
+    assert spacer.fix("Peoplewithovariancancer should") == "People with ovarian cancer should"
+    assert not _Spacer(spaced + "Organisations publish guidance once.").active

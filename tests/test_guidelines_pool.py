@@ -28,7 +28,6 @@ pytestmark = [
 NOT_YET = {
     "pool/cdc-acip-adult-schedule-2023.pdf": "categories are carried by table colour only",
     "pool/who-tb-module3-diagnosis-2025.pdf": "statements restated in chapters with remarks",
-    "pool/bgcs-ovarian-cancer-2024.pdf": "(Grade X) markers broken across lines and columns",
     "who-advanced-hiv-2025.pdf": "chapters restate and quote more graded statements than the "
     "summary counts",
     "pool/who-tb-ipc-2019.pdf": "the annex reprints another guideline's graded statements",
