@@ -558,7 +558,8 @@ def _find_listed(lines: list[Line]) -> list[Extracted]:
             continue
         k = i + 1
         block: list[Extracted] = []
-        while k < len(lines):
+        ended_block = False
+        while k < len(lines) and not ended_block:
             if _numbering_depth(lines[k].text) != style:
                 break
             body = [lines[k].text]
@@ -571,6 +572,9 @@ def _find_listed(lines: list[Line]) -> list[Extracted]:
                 if depth and style[0] == "n" and depth[0] == "n" and depth[1] < style[1]:
                     break  # a section number above the items' ("6." after "5.2")
                 if text.startswith(("#", "```")) or _caps_heading(text):
+                    break
+                if _STOP_AFTER_RE.match(text):
+                    ended_block = True  # 'Remarks', 'Rationale': the list of statements is over
                     break
                 following = lines[m + 1].text if m + 1 < len(lines) else ""
                 ended = bool(_SENTENCE_END_RE.search(body[-1]))
