@@ -110,3 +110,26 @@ def test_built_html_page_numbered_recommendations_ids_sections_and_grades(
     assert chunks[0].section_path[-1] == "1.6 Screening for hypertension"
     assert chunks[2].section_path[-1] == "Other screening"
     assert chunks[0].recommendation.statement.startswith("The USPSTF recommends screening")
+
+
+# Built: a guideline page with no citation_* tags, only Dublin Core, Open Graph and breadcrumbs.
+SITE_PAGE = """<!doctype html><html><head>
+<title>Screening for lipid disorders in children | Recommendations | Example Health Agency</title>
+<meta property="og:site_name" content="Example Health Agency">
+<meta name="DC.date" content="2016-08-09">
+</head><body>
+<nav aria-label="Breadcrumb"><ol><li><a href="/">Home</a></li>
+<li><a href="/g">Example Health Agency</a></li><li>Lipid disorders in children</li></ol></nav>
+<main><h1>Screening for lipid disorders in children</h1>
+<p>The Agency concludes that the current evidence is insufficient to assess the balance of
+benefits and harms of screening for lipid disorders in children and adolescents 20 years or
+younger. <span>(I statement)</span></p></main></body></html>"""
+
+
+def test_html_metadata_from_title_meta_tags_and_breadcrumbs(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(SITE_PAGE)
+    [doc] = load_file(path)
+    assert doc.title == "Screening for lipid disorders in children"
+    assert doc.organization == "Example Health Agency" and doc.year == 2016
+    assert doc.doc_type is DocType.guideline
