@@ -13,6 +13,7 @@ Questions live in `evals/data/guideline_questions.yaml`. Build the index first:
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import yaml
@@ -27,7 +28,7 @@ from ingest.types import RecommendationKind
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "evals" / "data" / "guideline_questions.yaml"
-MAIN_GROUPS_SKIPPED = ("key-points", "other-guidelines", "superseded", "population-")
+FOR_GROUPS = ("recommended", "suggested")
 
 
 def _doc_ok(doc_id: str, title: str, files: list[str], record: str | None, shared: Path) -> bool:
@@ -55,9 +56,22 @@ def judge(answer: Answer, entry: dict, shared: Path) -> dict[str, bool]:
         if _doc_ok(r.document.id, r.document.title, files, record, shared)
     }
     allowed = files + list(entry.get("also") or [])
-    on_subject = all(
-        _doc_ok(r.document.id, r.document.title, allowed, record, shared) for r in refs.values()
-    )
+    terms = [t.lower() for t in entry.get("subject") or []]
+
+    def about_subject(number: int) -> bool:
+        ref = refs[number]
+        if _doc_ok(ref.document.id, ref.document.title, allowed, record, shared):
+            return True
+        cited = [
+            chunks[c.chunk_id].text
+            for s in answer.all_sentences()
+            for c in s.citations
+            if c.number == number and c.chunk_id in chunks
+        ]
+        text = " ".join([ref.document.title, *cited]).lower()
+        return any(re.search(rf"\b{re.escape(t)}", text) for t in terms)
+
+    on_subject = all(about_subject(n) for n in refs)
     guidelines = next((s for s in answer.sections if s.key == "guidelines"), None)
     in_guidelines = graded = located = False
     ordered = True
@@ -82,7 +96,9 @@ def judge(answer: Answer, entry: dict, shared: Path) -> dict[str, bool]:
                     )
             if ranks != sorted(ranks, reverse=True):
                 ordered = False
-            if ranks and not section.key.startswith(MAIN_GROUPS_SKIPPED):
+            # The strength groups in favour in order: strong, then conditional ("against",
+            # good practice and unconfirmed grades are groups of their own, shown after them).
+            if ranks and section.key in FOR_GROUPS:
                 if previous_first is not None and ranks[0] > previous_first:
                     ordered = False
                 previous_first = ranks[0]
