@@ -33,7 +33,7 @@ def pages_label(pages: Sequence[int]) -> str:
     return f"p. {pages[0]}" if len(pages) == 1 else "pp. " + ", ".join(map(str, pages))
 
 
-def reference_line(ref: Reference, pages: Sequence[int] = ()) -> str:
+def reference_line(ref: Reference, pages: Sequence[int] = (), recs: Sequence[str] = ()) -> str:
     doc = ref.document
     parts = [doc.title.rstrip(".") + "."]
     source = ", ".join(p for p in (doc.organization, doc.journal) if p)
@@ -45,6 +45,8 @@ def reference_line(ref: Reference, pages: Sequence[int] = ()) -> str:
         parts.append(f"{doc.year}.")
     if pages:
         parts.append(pages_label(pages) + ".")
+    if recs:  # no page to cite: the recommendation's own number
+        parts.append(("rec. " if len(recs) == 1 else "recs ") + ", ".join(recs) + ".")
     if doc.doi:
         parts.append(f"doi:{doc.doi}")
     elif doc.url:
@@ -70,7 +72,7 @@ def to_markdown(answer: Answer) -> str:
     if answer.references:
         lines.append("## References")
         lines.extend(
-            f"{r.number}. {reference_line(r, answer.pages_cited(r))}" for r in answer.references
+            f"{r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}" for r in answer.references
         )
         lines.append("")
     if answer.disclaimer:
@@ -115,7 +117,7 @@ def to_text(answer: Answer) -> str:
     if answer.references:
         lines.append("REFERENCES")
         lines.extend(
-            f"  {r.number}. {reference_line(r, answer.pages_cited(r))}" for r in answer.references
+            f"  {r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}" for r in answer.references
         )
         lines.append("")
     if answer.disclaimer:

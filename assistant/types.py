@@ -161,6 +161,19 @@ class Answer(BaseModel):
         pages = {p.chunk.page for p in self.passages if p.chunk.id in ids}
         return sorted(page for page in pages if page is not None)
 
+    def recs_cited(self, ref: Reference) -> list[str]:
+        """Ids of the cited recommendations that have no page (an HTML page, a JSON export):
+        where in the source they are ("rec. 1.6.2")."""
+        ids = {
+            c.chunk_id for s in self.all_sentences() for c in s.citations if c.number == ref.number
+        }
+        recs = {
+            p.chunk.recommendation.id
+            for p in self.passages
+            if p.chunk.id in ids and p.chunk.page is None and p.chunk.recommendation is not None
+        }
+        return sorted(r for r in recs if r)
+
 
 class Turn(BaseModel):
     """One exchange of a conversation."""

@@ -1,120 +1,28 @@
-"""Recommendation strength and certainty across grading scales.
+"""Recommendation strength and certainty across grading systems, read from a registry file.
 
-Sources grade in their own words: GRADE strong / conditional with high ... very low certainty
-(WHO, AASM, "quality of evidence" wordings), CDC recommendation category A / B with evidence
-type 1-4, USPSTF grades A / B / C / D / I, ACC/AHA class I / IIa / IIb / III with level of
-evidence A / B-R / B-NR / C, Oxford/SIGN grades A-D, AAN levels A / B / C / U, AASM 2012
-standard / guideline / option, NICE "offer / consider / do not offer", MDS efficacious / likely
-efficacious. We keep the source's words for display and map them to an ordinal rank only to
-sort strongest first.
+Guidelines grade in their own words: GRADE strong / conditional with high ... very low
+certainty (also as codes "1B" and symbols ⊕⊕◯◯), CDC category A / B with evidence type 1-4,
+USPSTF A-D / I, ACC/AHA class and level of evidence, Oxford/SIGN/RCOG letters, AAN levels,
+NICE's defined verbs, good practice points, consensus statements. Every system is described
+in `grading_systems.yaml` (how its labels are printed, how they rank, what says "against"); this
+module only runs that description. Adding a system is adding an entry to the file.
 
-`read_grade` reads a printed grade ("(Strong recommendation, moderate-certainty evidence)",
-"(recommendation category: A; evidence type: 3)", "(Grade B)", "Class IIa; LOE B-R") into the
-source's own strength and certainty words. It returns None for anything it cannot read: a
-statement whose grade cannot be read stays ungraded; a grade is never guessed.
+The source's words are kept for display; a rank is used only to sort strongest first. A label
+that cannot be read is no grade: a statement is never given a grade it does not print.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import string
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
 
-_STRENGTH_RANKS: tuple[tuple[str, int], ...] = (
-    # Order matters: longer, more specific phrases first. Matched on `_norm`ed text.
-    (r"\bgood practice\b", 5),
-    (r"\blikely efficacious\b", 2),
-    (r"\bnot efficacious\b|\bnon efficacious\b", 2),
-    (r"\binsufficient\b|\binvestigational\b|\bi statement\b", 1),
-    (r"\bpossibly effective\b", 2),
-    (r"\bprobably effective\b", 3),
-    (r"\bstrong\b", 4),
-    (r"\bconditional\b|\bweak\b", 2),
-    # CDC (ACIP GRADE): A applies to all persons; B needs individual decision-making.
-    (r"\bcategory a\b", 4),
-    (r"\bcategory b\b", 2),
-    # ACC/AHA class of recommendation.
-    (r"\bclass iia\b|\bcor iia\b|\bclass 2a\b", 3),
-    (r"\bclass iib\b|\bcor iib\b|\bclass 2b\b", 2),
-    (r"\bclass iii\b|\bcor iii\b|\bclass 3\b", 3),
-    (r"\bclass i\b|\bcor i\b|\bclass 1\b", 4),
-    # USPSTF, Oxford/SIGN and other letter grades.
-    (r"\bgrade a\b|^a$|\ba recommendation\b", 4),
-    (r"\bgrade b\b|^b$|\bb recommendation\b", 3),
-    (r"\bgrade c\b|^c$|\bc recommendation\b", 2),
-    (r"\bgrade d\b|^d$|\bd recommendation\b", 1),
-    (r"\bgrade i\b|^i$", 1),
-    (r"\blevel a\b", 4),
-    (r"\blevel b\b", 3),
-    (r"\blevel c\b", 2),
-    (r"\blevel u\b", 1),
-    # NICE wording: the verb carries the strength.
-    (r"\bdo not offer\b|\bmust not\b|\boffer\b|\bmust\b", 4),
-    (r"\bdo not routinely\b|\bconsider\b", 2),
-    (r"\bstandard\b", 4),
-    (r"\bguideline\b", 3),
-    (r"\boption\b", 2),
-    (r"\befficacious\b", 4),
-    (r"\beffective\b", 4),
-    (r"\bconsensus\b|\bexpert opinion\b", 1),
-)
+import yaml
 
-_CERTAINTY_RANKS: tuple[tuple[str, int], ...] = (
-    (r"\bvery ?low", 1),
-    (r"\bhigh\b|\bhighcertainty\b", 4),
-    (r"\bmoderate", 3),
-    (r"\blow", 2),
-    # CDC evidence type: 1 (randomized trials) ... 4 (observational or clinical experience).
-    (r"\bevidence type 1\b|\btype 1 evidence\b", 4),
-    (r"\bevidence type 2\b|\btype 2 evidence\b", 3),
-    (r"\bevidence type 3\b|\btype 3 evidence\b", 2),
-    (r"\bevidence type 4\b|\btype 4 evidence\b", 1),
-    # ACC/AHA level of evidence.
-    (r"\b(?:level of evidence|loe) a\b", 4),
-    (r"\b(?:level of evidence|loe) b r\b", 3),
-    (r"\b(?:level of evidence|loe) b(?: nr)?\b", 2),
-    (r"\b(?:level of evidence|loe) c\b", 1),
-)
-
-
-def _norm(text: str) -> str:
-    """Lowercase, punctuation and hyphens to spaces: 'very-low-certainty' -> 'very low ...'."""
-    return " ".join(re.sub(r"[-‐‑–—:;,()\[\]]", " ", text.lower()).split())
-
-
-def _rank(text: str | None, table: tuple[tuple[str, int], ...]) -> int:
-    if not text:
-        return 0
-    lowered = _norm(text)
-    for pattern, rank in table:
-        if re.search(pattern, lowered):
-            return rank
-    return 0
-
-
-def strength_rank(strength: str | None) -> int:
-    """Higher is stronger; 0 when the wording is not recognised (sorted last, never dropped)."""
-    return _rank(strength, _STRENGTH_RANKS)
-
-
-def certainty_rank(certainty: str | None) -> int:
-    """GRADE certainty: high 4, moderate 3, low 2, very low 1, unknown 0 (and the equivalents
-    of other scales: CDC evidence type 1-4, ACC/AHA level of evidence)."""
-    return _rank(certainty, _CERTAINTY_RANKS)
-
-
-def is_graded(strength: str | None) -> bool:
-    """False for wording we cannot place on any scale (e.g. 'not confirmed')."""
-    return strength_rank(strength) > 0
-
-
-def is_strong(strength: str | None) -> bool:
-    """True for the top tier of a scale (GRADE strong, AAN Level A, AASM 2012 standard)."""
-    return strength_rank(strength) >= 4 and not re.search(
-        r"good practice", (strength or "").lower()
-    )
-
-
-# -- reading printed grades --------------------------------------------------------------------
+REGISTRY_PATH = Path(__file__).with_name("grading_systems.yaml")
 
 
 @dataclass(frozen=True)
@@ -123,139 +31,273 @@ class Grade:
 
     strength: str
     certainty: str | None
-    scale: str  # "GRADE", "CDC", "USPSTF", "ACC/AHA", "letters", "AAN", "NICE", "good practice"
+    scale: str  # the grading system's name in the registry
     direction: str | None = None  # "for" / "against" when the grade itself says so
+    kind: str = "recommendation"  # recommendation, good-practice, consensus
 
     @property
     def label(self) -> str:
         return f"{self.strength}; {self.certainty}" if self.certainty else self.strength
 
 
-# A hyphen, dash or space, or nothing (where a line-end hyphen was dropped).
-_D = r"(?:\s*[-‐‑–—]\s*|\s+)?"
-_CERT_WORD = rf"(?:very{_D}low|low|moderate|high)"
-_CERT_RANGE = rf"{_CERT_WORD}(?:{_D}(?:to|or)\s+{_CERT_WORD})?"
-_CERT = (
-    rf"(?P<cert>{_CERT_RANGE}{_D}(?:certainty|quality)(?:{_D}(?:of{_D})?(?:evidence|estimates{_D}of"
-    rf"{_D}effect))?(?:[^()]{{0,80}}?)|{_CERT_RANGE}{_D}quality{_D}of{_D}evidence|"
-    rf"(?:certainty|quality){_D}of{_D}evidence[: ]+{_CERT_RANGE})"
-)
-# "(Strong recommendation, moderate-certainty evidence)", "(Conditional recommendation; low
-# quality of evidence)", "(strong recommendation: moderate- to low-certainty evidence for ...)"
-GRADE_AFTER_RE = re.compile(
-    rf"\(\s*(?P<str>strong|conditional|weak)\s+recommendation(?P<dir>\s+(?:for|against))?"
-    rf"\s*[,;:]\s*{_CERT}\s*\)",
-    re.IGNORECASE,
-)
-# MAGICapp exports: "Strong recommendation for , High certainty evidence" on its own line,
-# before the statement; "Good practice statement" likewise.
-GRADE_BEFORE_RE = re.compile(
-    rf"^\s*(?P<str>strong|conditional|weak)\s+recommendation\s*(?P<dir>for|against)?(?:\s*,\s*"
-    rf"(?P<cert>{_CERT_RANGE}{_D}(?:certainty|quality)(?:{_D}(?:of{_D})?evidence)?))?\s*$",
-    re.IGNORECASE,
-)
-CDC_RE = re.compile(
-    r"\(\s*recommendation\s+category\s*:?\s*(?P<cat>[AB])\s*[;,]\s*evidence\s+type\s*:?\s*"
-    r"(?P<type>[1-4])\s*\)",
-    re.IGNORECASE,
-)
-USPSTF_RE = re.compile(
-    r"\((?P<g>[ABCD]) recommendation\)|\((?P<i>I) statement\)|"
-    r"\bGrade:\s*(?P<g2>[ABCDI])\b(?:\s*\((?P<desc>[A-Za-z ]{3,40})\))?",
-)
-ACC_AHA_RE = re.compile(
-    r"\(?\s*(?:Class|COR)\s*(?:of\s+recommendation\s*)?:?\s*(?P<cls>III|IIb|IIa|I|3|2b|2a|1)"
-    r"(?P<qual>\s*:\s*(?:No\s+Benefit|Harm))?\s*[;,(]?\s*(?:Level\s+of\s+Evidence|LOE)\s*:?\s*"
-    r"(?P<loe>B-NR|B-R|C-LD|C-EO|[ABC])\b\s*\)?",
-)
-LETTER_RE = re.compile(r"\(\s*(?P<word>Grade|Level)\s+(?P<g>[A-DU])\s*\)")
-LETTER_LABEL_RE = re.compile(r"\[\s*(?P<word>Grade|Level)?\s*(?P<g>[A-D])\s*\]")
-GOOD_PRACTICE_RE = re.compile(
-    r"^\s*\(?\s*(?:good\s+practice\s+(?:statement|point)|ungraded\s+good\s+practice"
-    r"\s+statement)\s*\)?\s*:?\s*$",
-    re.IGNORECASE,
-)
+class RegistryError(ValueError):
+    """The registry file is malformed; the message names the file, system and field."""
 
 
-def _cert_words(text: str) -> str:
-    return " ".join(text.split()).rstrip(" .,;")
+@dataclass(frozen=True)
+class Label:
+    """One printed form of a system's grades."""
+
+    system: str
+    kind: str
+    position: Literal["after", "line"]
+    pattern: re.Pattern[str]
+    strength: str
+    certainty: str | None
+    maps: dict[str, dict[str, str]]
+    counts: dict[str, str]
+    against: tuple[re.Pattern[str], ...]
+
+    def grade(self, match: re.Match[str]) -> Grade | None:
+        """The Grade this match prints; None when a mapped part has no meaning in the system."""
+        values: dict[str, str] = {}
+        for name, value in match.groupdict().items():
+            text = " ".join((value or "").split()).rstrip(" .,;")
+            if name in self.counts:
+                text = str(text.count(self.counts[name]))
+            if name in self.maps:
+                if text not in self.maps[name]:
+                    return None
+                text = self.maps[name][text]
+            values[name] = text
+        strength = _fill(self.strength, values)
+        certainty = _fill(self.certainty, values) if self.certainty else None
+        against = any(p.search(_norm(strength)) for p in self.against)
+        direction = "against" if against else None
+        if values.get("dir"):
+            direction = values["dir"].lower()
+        return Grade(strength, certainty or None, self.system, direction, self.kind)
 
 
-def grade_from_match(match: re.Match[str]) -> Grade | None:
-    """The Grade a match of one of the patterns above prints (None if it is not a grade)."""
-    pattern = match.re
-    groups = match.groupdict()
-    if pattern in (GRADE_AFTER_RE, GRADE_BEFORE_RE):
-        strength = f"{groups['str'].capitalize()} recommendation"
-        direction = (groups.get("dir") or "").strip().lower() or None
-        if direction:
-            strength += f" {direction}"
-        certainty = _cert_words(groups["cert"]) if groups.get("cert") else None
-        return Grade(strength, certainty, "GRADE", direction)
-    if pattern is CDC_RE:
-        return Grade(
-            f"recommendation category: {groups['cat'].upper()}",
-            f"evidence type: {groups['type']}",
-            "CDC",
-        )
-    if pattern is USPSTF_RE:
-        letter = groups.get("g") or groups.get("i") or groups.get("g2")
-        if not letter:
-            return None
-        if letter == "I":
-            return Grade("I statement", "insufficient evidence", "USPSTF")
-        return Grade(f"Grade {letter}", None, "USPSTF", "against" if letter == "D" else None)
-    if pattern is ACC_AHA_RE:
-        cls = groups["cls"]
-        qual = " ".join((groups.get("qual") or "").split())
-        strength = f"Class {cls}{qual.replace(' :', ':')}"
-        direction = "against" if cls in ("III", "3") else None
-        return Grade(strength, f"Level of evidence {groups['loe']}", "ACC/AHA", direction)
-    if pattern in (LETTER_RE, LETTER_LABEL_RE):
-        word = (groups.get("word") or "Grade").capitalize()
-        return Grade(f"{word} {groups['g']}", None, "AAN" if word == "Level" else "letters")
-    if pattern is GOOD_PRACTICE_RE:
-        return Grade("Good practice statement", None, "good practice")
-    return None
+@dataclass(frozen=True)
+class Verb:
+    pattern: re.Pattern[str]
+    strength: str
+    direction: str | None
 
 
-# Patterns of grades printed after their statement, in the order they are tried.
-AFTER_PATTERNS: tuple[re.Pattern[str], ...] = (
-    GRADE_AFTER_RE,
-    CDC_RE,
-    ACC_AHA_RE,
-    USPSTF_RE,
-    LETTER_RE,
-)
+@dataclass(frozen=True)
+class VerbSystem:
+    """Directive verbs whose strength the guideline itself defines (NICE 'Offer'/'Consider')."""
+
+    system: str
+    defined_by: re.Pattern[str]
+    verbs: tuple[Verb, ...]
+
+
+class _Formatter(string.Formatter):
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion == "c":
+            return str(value)[:1].upper() + str(value)[1:].lower()
+        if conversion == "u":
+            return str(value).upper()
+        return super().convert_field(value, conversion)
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    class _Missing(dict[str, str]):
+        def __missing__(self, key: str) -> str:
+            return ""
+
+    return " ".join(_Formatter().vformat(template, (), _Missing(values)).split())
+
+
+def _norm(text: str) -> str:
+    """Lowercase, punctuation and hyphens to spaces: 'very-low-certainty' -> 'very low ...'."""
+    return " ".join(re.sub(r"[-‐‑–—:;,()\[\]]", " ", text.lower()).split())
+
+
+@dataclass
+class Registry:
+    """Every grading system of one or more registry files, compiled."""
+
+    systems: list[str] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    strength_ranks: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
+    certainty_ranks: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
+    verb_systems: list[VerbSystem] = field(default_factory=list)
+
+    @classmethod
+    def from_files(cls, *paths: Path) -> Registry:
+        registry = cls()
+        for path in paths:
+            registry.add_file(path)
+        return registry
+
+    def add_file(self, path: Path) -> None:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise RegistryError(f"{path}: cannot read the grading registry ({exc})") from None
+        systems = data.get("systems") if isinstance(data, dict) else None
+        if not isinstance(systems, list):
+            raise RegistryError(f"{path}: expected a top-level `systems:` list")
+        for index, entry in enumerate(systems):
+            self._add_system(path, index, entry)
+
+    def _add_system(self, path: Path, index: int, entry: object) -> None:
+        where = f"{path}: systems[{index}]"
+        if not isinstance(entry, dict) or not entry.get("name"):
+            raise RegistryError(f"{where}: each system needs a `name`")
+        name = str(entry["name"])
+        where = f"{path}: system {name!r}"
+        unknown = set(entry) - {
+            "name", "kind", "labels", "strength_ranks", "certainty_ranks", "against", "verbs",
+        }  # fmt: skip
+        if unknown:
+            raise RegistryError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        kind = str(entry.get("kind", "recommendation"))
+        if kind not in ("recommendation", "good-practice", "consensus"):
+            raise RegistryError(f"{where}: kind {kind!r} is not recommendation, good-practice, "
+                                "or consensus")  # fmt: skip
+        against = tuple(_compile(where, "against", p) for p in entry.get("against") or [])
+        self.systems.append(name)
+        for i, label in enumerate(entry.get("labels") or []):
+            at = f"{where}: labels[{i}]"
+            if not isinstance(label, dict) or "pattern" not in label or "strength" not in label:
+                raise RegistryError(f"{at}: a label needs `pattern` and `strength`")
+            position = label.get("position", "after")
+            if position not in ("after", "line"):
+                raise RegistryError(f"{at}: position {position!r} is not `after` or `line`")
+            flags = 0 if label.get("case") == "sensitive" else re.IGNORECASE
+            maps = {
+                str(k): {str(a): str(b) for a, b in v.items()}
+                for k, v in (label.get("map") or {}).items()
+            }
+            self.labels.append(
+                Label(
+                    system=name,
+                    kind=kind,
+                    position=position,
+                    pattern=_compile(at, "pattern", label["pattern"], flags),
+                    strength=str(label["strength"]),
+                    certainty=str(label["certainty"]) if label.get("certainty") else None,
+                    maps=maps,
+                    counts={str(k): str(v) for k, v in (label.get("count") or {}).items()},
+                    against=against,
+                )
+            )
+        for key, table in (
+            ("strength_ranks", self.strength_ranks),
+            ("certainty_ranks", self.certainty_ranks),
+        ):
+            for i, row in enumerate(entry.get(key) or []):
+                if not isinstance(row, dict) or "match" not in row or "rank" not in row:
+                    raise RegistryError(f"{where}: {key}[{i}] needs `match` and `rank`")
+                table.append((_compile(where, key, row["match"]), int(row["rank"])))
+        if verbs := entry.get("verbs"):
+            rows = tuple(
+                Verb(
+                    re.compile(rf"^\s*(?:{v['verb']})\b"),
+                    str(v["strength"]),
+                    v.get("direction"),
+                )
+                for v in verbs.get("strength") or []
+            )
+            defined = _compile(where, "verbs.defined_by", verbs.get("defined_by", ""), re.I)
+            self.verb_systems.append(VerbSystem(name, defined, rows))
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def after_labels(self) -> list[Label]:
+        return [label for label in self.labels if label.position == "after"]
+
+    def line_grade(self, line: str) -> Grade | None:
+        """The grade a whole line prints ("Strong recommendation, low-certainty evidence",
+        "GOOD PRACTICE STATEMENT"); None when the line is anything else."""
+        for label in self.labels:
+            match = label.pattern.match(line.strip()) if label.position == "line" else None
+            if match and (grade := label.grade(match)):
+                return grade
+        return None
+
+    def read_grade(self, text: str) -> Grade | None:
+        """The first grade printed in `text`, in the source's words; None when none can be read."""
+        best: tuple[int, int, Grade] | None = None
+        for label in self.labels:
+            subject = text.strip() if label.position == "line" else text
+            match = label.pattern.search(subject) if label.position == "after" else None
+            match = match or (label.pattern.match(subject) if label.position == "line" else None)
+            if not match or not (grade := label.grade(match)):
+                continue
+            key = (match.start(), -(match.end() - match.start()))
+            if best is None or key < best[:2]:
+                best = (*key, grade)
+        return best[2] if best else None
+
+    def verb_grade(self, statement: str, document_text: str) -> Grade | None:
+        """A directive verb's strength, only where the document defines its verbs."""
+        for system in self.verb_systems:
+            if not system.defined_by.search(document_text):
+                continue
+            for verb in system.verbs:
+                if verb.pattern.match(statement):
+                    return Grade(verb.strength, None, system.system, verb.direction)
+        return None
+
+    def defines_verbs(self, document_text: str) -> bool:
+        return any(s.defined_by.search(document_text) for s in self.verb_systems)
+
+    def _rank(self, text: str | None, table: list[tuple[re.Pattern[str], int]]) -> int:
+        if not text:
+            return 0
+        lowered = _norm(text)
+        best: tuple[int, int] | None = None  # (match length, rank); longest wins, then first
+        for pattern, rank in table:
+            if (match := pattern.search(lowered)) and (best is None or len(match[0]) > best[0]):
+                best = (len(match[0]), rank)
+        return best[1] if best else 0
+
+    def strength_rank(self, strength: str | None) -> int:
+        return self._rank(strength, self.strength_ranks)
+
+    def certainty_rank(self, certainty: str | None) -> int:
+        return self._rank(certainty, self.certainty_ranks)
+
+
+def _compile(where: str, what: str, pattern: object, flags: int = 0) -> re.Pattern[str]:
+    try:
+        return re.compile(str(pattern), flags)
+    except re.error as exc:
+        raise RegistryError(f"{where}: {what} is not a valid regex ({exc})") from None
+
+
+@cache
+def registry() -> Registry:
+    """The packaged registry, compiled once."""
+    return Registry.from_files(REGISTRY_PATH)
+
+
+def strength_rank(strength: str | None) -> int:
+    """Higher is stronger; 0 when the wording is not recognised (sorted last, never dropped)."""
+    return registry().strength_rank(strength)
+
+
+def certainty_rank(certainty: str | None) -> int:
+    """Higher is more certain (GRADE high 4 ... very low 1 and the equivalents); 0 unknown."""
+    return registry().certainty_rank(certainty)
+
+
+def is_graded(strength: str | None) -> bool:
+    """False for wording we cannot place on any scale (e.g. 'not graded')."""
+    return strength_rank(strength) > 0
+
+
+def is_strong(strength: str | None) -> bool:
+    """True for the top tier of a scale (GRADE strong, AAN Level A, AASM 2012 standard)."""
+    return strength_rank(strength) == 4
 
 
 def read_grade(text: str) -> Grade | None:
-    """The first grade printed in `text`, in the source's words; None when none can be read."""
-    best: tuple[int, Grade] | None = None
-    for pattern in (*AFTER_PATTERNS, GRADE_BEFORE_RE, GOOD_PRACTICE_RE, LETTER_LABEL_RE):
-        flags_text = text if pattern not in (GRADE_BEFORE_RE, GOOD_PRACTICE_RE) else text.strip()
-        match = pattern.search(flags_text)
-        grade = grade_from_match(match) if match else None
-        if match and grade and (best is None or match.start() < best[0]):
-            best = (match.start(), grade)
-    return best[1] if best else None
-
-
-_NICE_RE = re.compile(
-    r"^\s*(?:\d+(?:\.\d+)*\s+)?(Do not offer|Do not routinely offer|Offer|Consider)\b"
-)
-# NICE numbers each recommendation 1.2.3 and starts it with its verb.
-NICE_ITEM_RE = re.compile(
-    r"^(?P<num>\d{1,2}\.\d{1,2}\.\d{1,3})\s+"
-    r"(?=(?:Do not offer|Do not routinely offer|Offer|Consider)\b)"
-)
-
-
-def nice_strength(statement: str) -> Grade | None:
-    """NICE states strength in the verb: 'Offer' / 'Do not offer' (strong), 'Consider'."""
-    match = _NICE_RE.match(statement)
-    if not match:
-        return None
-    verb = match.group(1)
-    direction = "against" if verb.lower().startswith("do not") else None
-    return Grade(f'"{verb}" (NICE wording)', None, "NICE", direction)
+    """The first grade printed in `text` (packaged registry); None when none can be read."""
+    return registry().read_grade(text)

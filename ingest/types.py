@@ -47,6 +47,7 @@ class GradeConfidence(StrEnum):
 class RecommendationKind(StrEnum):
     recommendation = "recommendation"
     good_practice = "good-practice"
+    consensus = "consensus"
     evidence_conclusion = "evidence-conclusion"
 
 
@@ -151,6 +152,9 @@ class Recommendation(BaseModel):
     population: str = Field(min_length=1)
     intervention: str = Field(min_length=1)
     section: str | None = Field(default=None, description="Section of the source.")
+    pages: str | None = Field(
+        default=None, description="Every page printing it (a summary box and its chapter)."
+    )
     remarks: str | None = None
     grade_confidence: GradeConfidence = Field(
         default=GradeConfidence.confirmed,

@@ -93,3 +93,21 @@ def test_viewer_marks_the_cited_sentence_inside_its_passage() -> None:
 def test_viewer_escapes_passage_text() -> None:
     spans = cited_sentence_spans("Doses <5 mg & more. Next.", ["Doses <5 mg & more."])
     assert spans[0] == "<mark>Doses &lt;5 mg &amp; more.</mark>"
+
+
+def test_a_recommendation_without_a_page_is_cited_by_its_id() -> None:
+    from ingest.types import Direction, Recommendation
+
+    rec = Recommendation(
+        id="1.6.2",
+        statement=CLAIM,
+        direction=Direction.for_,
+        strength="Grade A",
+        population="adults",
+        intervention="screening",
+    )
+    chunk = CHUNK.model_copy(update={"page": None, "recommendation": rec})
+    answer = _answer().model_copy(update={"passages": [Passage(chunk=chunk, rank=1, score=0.5)]})
+    ref = answer.references[0]
+    assert answer.pages_cited(ref) == [] and answer.recs_cited(ref) == ["1.6.2"]
+    assert to_markdown(answer).rstrip().endswith("2025. rec. 1.6.2.")

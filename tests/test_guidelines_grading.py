@@ -165,20 +165,38 @@ def test_grade_aan_levels() -> None:
     assert strength_rank("Level A") > strength_rank("Level B") > strength_rank("Level U")
 
 
-def test_grade_nice_offer_consider_do_not_offer() -> None:
+_NICE_ITEMS = (
+    "Treatment\n"
+    "1.2.1 Offer a dopamine agonist to adults with moderate to severe symptoms.\n"
+    "1.2.2 Consider oral iron for adults with a serum ferritin below 75 micrograms/litre.\n"
+    "1.2.3 Do not offer levodopa for daily symptoms, because of the risk of\n"
+    "augmentation."
+)
+
+
+def test_grade_nice_verbs_where_the_guideline_defines_them() -> None:
     recs = _recs(
-        "Treatment\n"
-        "1.2.1 Offer a dopamine agonist to adults with moderate to severe symptoms.\n"
-        "1.2.2 Consider oral iron for adults with a serum ferritin below 75 micrograms/litre.\n"
-        "1.2.3 Do not offer levodopa for daily symptoms, because of the risk of\n"
-        "augmentation."
+        "Making decisions using NICE guidelines\n"
+        "The wording used in the recommendations in this guideline reflects the strength of\n"
+        "the recommendation.\n" + _NICE_ITEMS
     )
     assert [(r.id, r.strength, r.direction) for r in recs] == [
-        ("1.2.1", '"Offer" (NICE wording)', Direction.for_),
-        ("1.2.2", '"Consider" (NICE wording)', Direction.for_),
-        ("1.2.3", '"Do not offer" (NICE wording)', Direction.against),
+        ("1.2.1", '"Offer" (verb as defined)', Direction.for_),
+        ("1.2.2", '"Consider" (verb as defined)', Direction.for_),
+        ("1.2.3", '"Do not offer" (verb as defined)', Direction.against),
     ]
     assert recs[2].statement.endswith("risk of augmentation.")
+    assert strength_rank(recs[0].strength) > strength_rank(recs[1].strength)
+
+
+def test_directive_statements_without_defined_verbs_are_kept_ungraded() -> None:
+    recs = _recs(_NICE_ITEMS)
+    assert [(r.id, r.strength, r.direction) for r in recs] == [
+        ("1.2.1", "not graded", Direction.for_),
+        ("1.2.2", "not graded", Direction.for_),
+        ("1.2.3", "not graded", Direction.against),
+    ]
+    assert strength_rank("not graded") == 0
 
 
 def test_good_practice_statement_is_kept_as_such() -> None:
@@ -236,3 +254,91 @@ def test_reference_lists_are_not_content() -> None:
     text = to_markdown(lines).markdown
     assert "iron and ferritin" in text
     assert "et al" not in text and "doi.org" not in text
+
+
+def test_bsh_grade_codes_and_glyph_name_bullets() -> None:
+    recs = _recs(
+        "Recommendations\n"
+        "/C15 Folic acid (5 mg daily) should be given from before\n"
+        "conception and throughout pregnancy (1A).\n"
+        "/C15 Daily antibiotic prophylaxis is recommended (2B)."
+    )
+    assert [(r.strength, r.certainty) for r in recs] == [
+        ("1 (strong)", "A (high quality)"),
+        ("2 (weak)", "B (moderate quality)"),
+    ]
+    assert recs[0].statement.startswith("Folic acid (5 mg daily)")
+    assert strength_rank(recs[0].strength) > strength_rank(recs[1].strength)
+
+
+def test_certainty_symbols_including_a_private_use_circle() -> None:
+    grade = read_grade("Offer X to adults. Strong recommendation ⊕⊕\uf0a1\uf0a1")
+    assert grade is not None and grade.strength == "Strong recommendation"
+    assert grade.certainty == "low certainty (⊕⊕◯◯)"
+    assert certainty_rank(grade.certainty) == 2
+
+
+def test_strength_line_after_its_statement_by_the_document_layout() -> None:
+    recs = _recs(
+        "1. RECOMMENDATION ON LABORATORY TESTING\n"
+        "When starting therapy, the panel suggests obtaining tests to screen for comorbidities.\n"
+        "Conditional recommendation, low-certainty evidence\n"
+        "2. RECOMMENDATION ON TARGETS\n"
+        "The panel recommends a target blood pressure below 140/90 mmHg in all patients.\n"
+        "Strong recommendation, moderate-certainty evidence"
+    )
+    assert [(r.statement[:20], r.strength) for r in recs] == [
+        ("When starting therap", "Conditional recommendation"),
+        ("The panel recommends", "Strong recommendation"),
+    ]
+
+
+def test_listed_ungraded_statements_are_kept_as_ungraded_recommendations() -> None:
+    recs = _recs(
+        "Recommendations:\n"
+        "5.1 The key cause of weight gain should be identified in each person seeking care.\n"
+        "5.2 Endocrine causes should be looked for when indicated.\n"
+        "6. Assessment of comorbidities\n"
+        "A patient should be assessed clinically and biochemically."
+    )
+    assert [(r.id, r.strength) for r in recs] == [("5.1", "not graded"), ("5.2", "not graded")]
+
+
+def test_a_grading_system_is_added_by_data_only(tmp_path) -> None:
+    from ingest.grading import REGISTRY_PATH, Registry
+    from ingest.loaders.guideline import Line, find_recommendations
+
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(
+        "systems:\n"
+        "  - name: Example stars\n"
+        "    labels:\n"
+        "      - position: after\n"
+        "        pattern: '\\[(?P<n>[1-3]) stars?\\]'\n"
+        "        strength: '{n}'\n"
+        "        map: {n: {'3': three stars, '2': two stars, '1': one star}}\n"
+        "    strength_ranks:\n"
+        "      - {match: 'three stars', rank: 4}\n"
+        "      - {match: 'one star', rank: 1}\n"
+        "    against: ['one star']\n"
+    )
+    text = "Clinicians should measure ferritin before treating fatigue [3 stars]."
+    assert read_grade(text) is None  # unknown to the packaged registry
+    reg = Registry.from_files(REGISTRY_PATH, extra)
+    grade = reg.read_grade(text)
+    assert grade is not None and (grade.strength, grade.scale) == ("three stars", "Example stars")
+    assert reg.strength_rank("three stars") == 4 and reg.strength_rank("one star") == 1
+    assert reg.read_grade("Do it [1 star].").direction == "against"  # type: ignore[union-attr]
+    [found] = find_recommendations([Line(1, text)], reg)
+    assert found.grade.strength == "three stars" and found.statement.startswith("Clinicians")
+
+
+def test_words_run_together_by_a_text_layer_are_split_from_the_documents_vocabulary() -> None:
+    from ingest.loaders.guideline import _Spacer
+
+    spaced = "People with ovarian cancer should be offered surgery at a cancer centre. " * 40
+    joined = "Peoplewithsuspectedovariancancershouldundergosurgeryatacancercentre " * 20
+    spacer = _Spacer(spaced + joined)
+    assert spacer.active
+    assert spacer.fix("Peoplewithovariancancer should") == "People with ovarian cancer should"
+    assert not _Spacer(spaced + "Organisations publish guidance once.").active

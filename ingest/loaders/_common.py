@@ -239,7 +239,8 @@ _LIGATURES = str.maketrans(
         "\u00ad": "", "\u200b": "", "\ufeff": "", "\u2011": "-", "\u2010": "-",
     }
 )  # fmt: skip
-_BULLET_RE = re.compile(r"^[ \t]*[▸►▶●■□◆◇○•▪‣◦∙·⁃][ \t]*")
+# A bullet glyph, or one a text layer prints by its glyph name ("/C15 Folic acid ...").
+_BULLET_RE = re.compile(r"^[ \t]*(?:[▸►▶●■□◆◇○•▪‣◦∙·⁃]|/[A-Za-z]{1,3}\d{1,3}(?=\s))[ \t]*")
 _DUPLICATE_PHRASE_RE = re.compile(r"\b((?:[\w'’-]+[ \t]+){1,6}[\w'’-]+)[ \t]+\1\b", re.IGNORECASE)
 
 # Lines that are journal or publisher furniture, never content to cite.

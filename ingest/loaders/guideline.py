@@ -15,21 +15,15 @@ printed grade.
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import yaml
 
-from ingest.grading import (
-    AFTER_PATTERNS,
-    GOOD_PRACTICE_RE,
-    GRADE_BEFORE_RE,
-    NICE_ITEM_RE,
-    Grade,
-    grade_from_match,
-    nice_strength,
-)
+from ingest.grading import Grade, Registry, registry
 from ingest.loaders._common import (
     clean_line,
     drop_duplicate_phrases,
@@ -45,7 +39,9 @@ _PAGE_NUMBER_RE = re.compile(
 )
 _DIGITS_RE = re.compile(r"\d+")
 _SENTENCE_END_RE = re.compile(r"[.!?;:,]['\"”’)\]]*$")
-_LIST_ITEM_RE = re.compile(r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+)")
+_LIST_ITEM_RE = re.compile(
+    r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+|(?P<deep>\d{1,2}(?:\.\d{1,3}){1,3})\.?\s+(?=[A-Z]))"
+)
 _STOP_AFTER_RE = re.compile(
     r"^(?:remarks?\b|practical info|evidence to decision|rationale\b|justification\b"
     r"|implementation considerations|research needs|key (?:info|messages)|benefits and harms"
@@ -57,6 +53,9 @@ _REC_LABEL_RE = re.compile(r"^Recommendations?\s+(\d{1,3}(?:\.\d{1,3})*[a-z]?)\s
 _SECTION_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")
 _YEAR_ONLY_RE = re.compile(r"^(?:new,?\s+)?(?:19|20)\d{2}$", re.I)
 _FOOTNOTE_MARK_RE = re.compile(r"(?<=[.)])[a-e](?=\s|$)|(?<=[a-z]{4}ing)[a-e](?= )")
+_NUMBERED_RE = re.compile(r"^\d{1,2}(?:\.\d{1,3}){1,3}\s+\S")
+_DEEP_NUMBER_RE = re.compile(r"^(?P<num>\d{1,2}\.\d{1,2}\.\d{1,3})\s+(?=[A-Z])")
+_ANY_NUMBER_RE = re.compile(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s")
 _MAX_STATEMENT_SENTENCES = 6
 _MAX_STATEMENT_CHARS = 1500
 
@@ -79,6 +78,7 @@ class Extracted:
     number: str | None = None
     heading: str | None = None
     tail: str = ""  # text printed after the grade on its last line (kept as prose)
+    pages: list[int] = field(default_factory=list)  # every page that prints it
 
 
 @dataclass
@@ -128,7 +128,9 @@ def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
             return True
         return counts[key] >= any_floor and total >= 4 and len(line.split()) > 2
 
-    vocabulary = vocabulary_of("\n".join(line for _, lines in cleaned for line in lines))
+    all_text = "\n".join(line for _, lines in cleaned for line in lines)
+    vocabulary = vocabulary_of(all_text)
+    spacer = _Spacer(all_text)
     out: list[Line] = []
     for number, lines in cleaned:
         kept: list[str] = []
@@ -138,9 +140,94 @@ def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
                 continue
             if kept and line == kept[-1]:
                 continue
-            kept.append(drop_duplicate_phrases(line))
+            kept.append(spacer.fix(drop_duplicate_phrases(line)))
         out.extend(Line(number, line) for line in join_hyphenated(kept, vocabulary))
     return drop_reference_lists(out)
+
+
+class _Spacer:
+    """Words a text layer ran together ('Somewomenatincreasedrisk') split again, using only
+    the document's own vocabulary and word counts (the likeliest division into words it prints
+    elsewhere; a run printed joined more often than spaced is a word of its own). Used only in
+    a document whose text layer runs words together, where a rare long word may be split too."""
+
+    _RUN_RE = re.compile(r"[A-Za-z]{12,}")
+    _WORD_COST = 4.0  # nats a word: fewer, longer words are the likelier split
+
+    def __init__(self, text: str) -> None:
+        words = re.findall(r"[a-z]+", text.lower())
+        self.counts = Counter(words)
+        self.total = max(1, len(words))
+        self.longest = 20
+        self.lowered = " ".join(words)
+        self.cache: dict[str, str] = {}
+        # Only a text layer that runs words together: tokens of 20+ letters are more than
+        # 0.2% of its tokens (0.48% in such a file; at most 0.11% in 13 spaced guidelines).
+        tokens = text.split()
+        runs = sum(1 for t in tokens if re.search(r"[A-Za-z]{20,}", t))
+        self.active = runs > 0.002 * max(1, len(tokens))
+
+    def fix(self, line: str) -> str:
+        if not self.active or not self._RUN_RE.search(line):
+            return line
+        return self._RUN_RE.sub(self._split, line)
+
+    @staticmethod
+    def _parts(low: str, cuts: list[int]) -> list[str]:
+        return [low[a:b] for a, b in zip([0, *cuts[:-1]], cuts, strict=True)]
+
+    def _split(self, match: re.Match[str]) -> str:
+        return self.split_word(match.group(0))
+
+    def split_word(self, run: str) -> str:
+        low = run.lower()
+        if low in self.cache:
+            return self.cache[low] if run.islower() else self._apply(run, self.cache[low])
+        n = len(low)
+        best: list[tuple[float, int] | None] = [None] * (n + 1)  # (cost, start of last word)
+        best[0] = (0.0, 0)
+        for end in range(1, n + 1):
+            for start in range(max(0, end - self.longest), end):
+                prev = best[start]
+                word = low[start:end]
+                count = self.counts[word]
+                if prev is None or count < (1 if len(word) >= 5 else 2 if len(word) > 2 else 20):
+                    continue  # a rare short 'word' is a fragment ('tr', 'ed')
+                if (len(word) == 1 and word != "a") or (start == 0 and end == n):
+                    continue  # the run itself is what is being split
+                cost = prev[0] + math.log(self.total / count) + self._WORD_COST
+                if best[end] is None or cost < best[end][0]:  # type: ignore[index]
+                    best[end] = (cost, start)
+        if best[n] is None:
+            return run
+        cuts: list[int] = []
+        end = n
+        while end > 0:
+            cuts.append(end)
+            end = best[end][1]  # type: ignore[index]
+        cuts.reverse()
+        parts = self._parts(low, cuts)
+        if len(parts) < 2 or (len(parts) == 2 and min(self.counts[p] for p in parts) < 5):
+            self.cache[low] = low  # two parts only when both are common words
+            return run
+        if self.counts[low] > 1 and self.lowered.count(" ".join(parts)) < self.counts[low]:
+            self.cache[low] = low  # printed joined more often than spaced: a word of its own
+            return run
+        # A piece may itself be a run printed joined elsewhere ('ovariancancer'): split it too.
+        self.cache[low] = " ".join(self.split_word(p) if len(p) >= 8 else p for p in parts)
+        return self._apply(run, self.cache[low])
+
+    @staticmethod
+    def _apply(run: str, spaced: str) -> str:
+        """The run with spaces where `spaced` has them, in the run's own letter case."""
+        out, i = [], 0
+        for ch in spaced:
+            if ch == " ":
+                out.append(" ")
+            else:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
 
 
 _REFERENCES_HEADING_RE = re.compile(r"^(?:references?|bibliography|literature cited)$", re.I)
@@ -201,6 +288,12 @@ def _heading_like(line: str, next_text: str) -> bool:
     return not next_text or next_text[:1].isupper() or next_text[:1].isdigit()
 
 
+def _caps_heading(text: str) -> bool:
+    """'1. RECOMMENDATION ON LABORATORY TESTING': a heading set in capitals."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return len(letters) >= 8 and len(text.split()) >= 2 and all(ch.isupper() for ch in letters)
+
+
 def _sentences(text: str) -> int:
     return len(re.findall(r"[.!?](?:\s+[A-Z(]|$)", text))
 
@@ -212,14 +305,17 @@ def _statement_text(lines: list[str]) -> tuple[str, str | None]:
     text = _LEADING_YEAR_RE.sub("", " ".join(" ".join(lines).split()))
     number = None
     if match := _LIST_ITEM_RE.match(text):
-        number = match.group("num")
+        number = match.group("num") or match.group("deep")
         text = text[match.end() :]
     text = _FOOTNOTE_MARK_RE.sub("", text).strip()
     return text, number
 
 
-def _find_after(lines: list[Line]) -> list[Extracted]:
-    """Grades printed after (or on the line after) their statement."""
+def _find_after(
+    lines: list[Line], reg: Registry, line_grades: dict[int, Grade], after_lines: set[int]
+) -> list[Extracted]:
+    """Grades that close their statement: printed after it, on its last line or the next one
+    (`after_lines`: whole-line grades the document's layout puts after their statement)."""
     joined = ""
     starts: list[int] = []
     for line in lines:
@@ -227,33 +323,28 @@ def _find_after(lines: list[Line]) -> list[Extracted]:
         joined += line.text + "\n"
 
     def line_at(offset: int) -> int:
-        lo, hi = 0, len(starts) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if starts[mid] <= offset:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        return max(0, bisect.bisect_right(starts, offset) - 1)
 
-    matches: list[tuple[re.Match[str], Grade]] = []
-    taken: list[tuple[int, int]] = []
-    for pattern in AFTER_PATTERNS:
-        for match in pattern.finditer(joined):
+    matches: list[tuple[int, int, Grade]] = [
+        (starts[i], starts[i] + len(lines[i].text), line_grades[i]) for i in sorted(after_lines)
+    ]
+    taken: list[tuple[int, int]] = [(a, b) for a, b, _ in matches]
+    for label in reg.after_labels():
+        for match in label.pattern.finditer(joined):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue
-            if grade := grade_from_match(match):
-                matches.append((match, grade))
+            if grade := label.grade(match):
+                matches.append((match.start(), match.end(), grade))
                 taken.append((match.start(), match.end()))
-    matches.sort(key=lambda mg: mg[0].start())
+    matches.sort(key=lambda m: m[0])
 
     found: list[Extracted] = []
     previous_end = 0  # line index after the previous statement
-    for match, grade in matches:
-        first = line_at(match.start())
-        last = line_at(max(match.start(), match.end() - 1))
-        head = joined[starts[first] : match.start()].rstrip("\n")
-        tail = joined[match.end() : starts[last] + len(lines[last].text)].strip()
+    for m_start, m_end, grade in matches:
+        first = line_at(m_start)
+        last = line_at(max(m_start, m_end - 1))
+        head = joined[starts[first] : m_start].rstrip("\n")
+        tail = joined[m_end : starts[last] + len(lines[last].text)].strip()
         collected: list[str] = [head] if head.strip() else []
         start = first
         j = first - 1
@@ -263,11 +354,11 @@ def _find_after(lines: list[Line]) -> list[Extracted]:
         while j >= previous_end:
             text = lines[j].text
             following = (collected[0] if collected else "").lstrip()
-            if GRADE_BEFORE_RE.match(text) or GOOD_PRACTICE_RE.match(text):
-                break
-            if text.startswith(("#", "```")):  # a Markdown heading or block (HTML pages)
+            if j in line_grades or text.startswith(("#", "```")):
                 break
             if _heading_like(text, following) or _STOP_AFTER_RE.match(text):
+                break
+            if _caps_heading(text) or _LABEL_RE.match(text):
                 break
             candidate = [text, *collected]
             joined_text = " ".join(candidate)
@@ -278,7 +369,7 @@ def _find_after(lines: list[Line]) -> list[Extracted]:
                 break
             collected = candidate
             start = j
-            if _LIST_ITEM_RE.match(text):
+            if _LIST_ITEM_RE.match(text) or _NUMBERED_RE.match(text):
                 above = lines[j - 1].text if j - 1 >= previous_end else ""
                 if not (above.endswith(":") or _LIST_ITEM_RE.match(above)):
                     break
@@ -300,16 +391,17 @@ def _find_after(lines: list[Line]) -> list[Extracted]:
     return found
 
 
-def _find_before(lines: list[Line]) -> list[Extracted]:
+def _find_before(
+    lines: list[Line], line_grades: dict[int, Grade], before: set[int]
+) -> list[Extracted]:
     """Grades printed on their own line before the statement (and good practice statements)."""
     found: list[Extracted] = []
     i = 0
     while i < len(lines):
-        text = lines[i].text
-        match = GRADE_BEFORE_RE.match(text) or GOOD_PRACTICE_RE.match(text)
-        if not match or not (grade := grade_from_match(match)):
+        if i not in before:
             i += 1
             continue
+        grade = line_grades[i]
         j = i + 1
         heading = None
         while j < len(lines) and (
@@ -324,7 +416,7 @@ def _find_before(lines: list[Line]) -> list[Extracted]:
         k = j
         while k < len(lines):
             line = lines[k].text
-            if GRADE_BEFORE_RE.match(line) or GOOD_PRACTICE_RE.match(line):
+            if k in line_grades:
                 break
             if _STOP_AFTER_RE.match(line) or _SECTION_NUMBER_RE.match(line):
                 break
@@ -347,7 +439,7 @@ def _find_before(lines: list[Line]) -> list[Extracted]:
             k += 1
             if _SENTENCE_END_RE.search(line) and k < len(lines):
                 nxt = lines[k].text
-                if _STOP_AFTER_RE.match(nxt) or GRADE_BEFORE_RE.match(nxt):
+                if _STOP_AFTER_RE.match(nxt) or k in line_grades:
                     break
         statement, number = _statement_text(body)
         if len(statement) >= 25:
@@ -358,29 +450,164 @@ def _find_before(lines: list[Line]) -> list[Extracted]:
     return found
 
 
-def _find_nice(lines: list[Line]) -> list[Extracted]:
-    """NICE: '1.2.3 Offer ...' / 'Consider ...' / 'Do not offer ...': the verb is the strength.
-    Read only in a document numbered that way throughout (three such items at least)."""
-    starts = [i for i, line in enumerate(lines) if NICE_ITEM_RE.match(line.text)]
+def _line_layout(lines: list[Line], line_grades: dict[int, Grade]) -> tuple[set[int], set[int]]:
+    """Whole-line grades before or after their statement, as the document lays them out.
+
+    Good practice and consensus labels head their statement. A strength line closes its
+    statement when the line above ends a sentence and the stretch since the previous grade
+    line is one statement (no 'Remarks', 'Evidence to decision' or the like in it); the
+    document's majority decides for all its strength lines."""
+    strength_lines = [i for i, g in sorted(line_grades.items()) if g.kind == "recommendation"]
+    headers = {i for i, g in line_grades.items() if g.kind != "recommendation"}
+    votes = 0
+    previous = -1
+    for i in strength_lines:
+        above = lines[i - 1].text if i > 0 else ""
+        stretch = [line.text for line in lines[previous + 1 : i]]
+        closes = (
+            bool(stretch)
+            and bool(_SENTENCE_END_RE.search(above))
+            and not any(_STOP_AFTER_RE.match(t) for t in stretch)
+            and (i - 1) not in line_grades
+        )
+        votes += 1 if closes else -1
+        previous = i
+    if votes > 0:
+        return headers, set(strength_lines)
+    return headers | set(strength_lines), set()
+
+
+_DIRECTIVE_RE = re.compile(
+    r"\b(?:should|must|shall|recommend(?:s|ed)?|suggest(?:s|ed)?|offer|consider|advised?|"
+    r"indicated|(?:is|are)\s+(?:preferred|appropriate|not\s+appropriate)|avoid|use)\b",
+    re.I,
+)
+
+
+def _find_verbs(lines: list[Line], reg: Registry, document_text: str) -> list[Extracted]:
+    """Numbered directive statements ('1.2.3 Offer ...'): the verb is the strength where the
+    document defines its verbs; otherwise each is kept ungraded. Read only in a document
+    numbered that way throughout (three such items at least)."""
+    starts = [i for i, line in enumerate(lines) if _DEEP_NUMBER_RE.match(line.text)]
     if len(starts) < 3:
         return []
+    defined = reg.defines_verbs(document_text)
     found: list[Extracted] = []
     for i in starts:
-        number = NICE_ITEM_RE.match(lines[i].text).group("num")  # type: ignore[union-attr]
+        number = _DEEP_NUMBER_RE.match(lines[i].text).group("num")  # type: ignore[union-attr]
         body = [lines[i].text[len(number) :].strip()]
+        following = lines[i + 1].text if i + 1 < len(lines) else ""
+        if _heading_like(body[0], following) or "...." in body[0]:
+            continue  # a numbered section heading or a contents line, not a statement
         k = i + 1
-        while k < len(lines) and not re.match(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s", lines[k].text):
+        while k < len(lines) and not _ANY_NUMBER_RE.match(lines[k].text):
             following = lines[k + 1].text if k + 1 < len(lines) else ""
             if _heading_like(lines[k].text, following) or _STOP_AFTER_RE.match(lines[k].text):
+                break
+            if lines[k].text.startswith(("#", "```")):
                 break
             if _sentences(" ".join(body)) >= _MAX_STATEMENT_SENTENCES:
                 break
             body.append(lines[k].text)
             k += 1
         statement = " ".join(" ".join(body).split())
-        if (grade := nice_strength(statement)) is not None:
+        grade = reg.verb_grade(statement, document_text) if defined else None
+        first_sentence = re.split(r"(?<=[.;])\s", statement)[0]
+        if grade is None and _DIRECTIVE_RE.search(first_sentence):
+            grade = UNGRADED
+        if grade is not None:
             heading = _nearest_heading(lines, i)
             found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading))
+    return found
+
+
+UNGRADED = Grade("not graded", None, "ungraded")
+_LABEL_RE = re.compile(
+    r"^(?:[A-Z][\w-]*\s+){0,3}(?:recommendations?|statements?)\s*(?:\[[\d,\s–-]+\])?\s*:?\s*$",
+    re.IGNORECASE,
+)
+_FINITE_VERB_RE = re.compile(
+    r"\b(?:is|are|was|were|has|have|should|must|can|may|will|need|needs|be)\b", re.I
+)
+_ITEM_START_RE = re.compile(
+    r"^(?:- |(?P<num>\d{1,2}(?:\.\d{1,3}){0,3}[a-z]?)(?:[.)]|\s*\((?P<tier>[A-Z])\))?\s+(?=\S))"
+)
+
+
+def _numbering_depth(text: str) -> tuple[str, int] | None:
+    match = _ITEM_START_RE.match(text)
+    if not match:
+        return None
+    if not match.group("num"):
+        return ("-", 0)
+    return ("n", match.group("num").count("."))
+
+
+def _find_listed(lines: list[Line]) -> list[Extracted]:
+    """Statements listed under a 'Recommendations' label (numbered or bulleted items, in the
+    numbering style of the first item): kept ungraded when no grade is printed with them."""
+    found: list[Extracted] = []
+    i = 0
+    while i < len(lines):
+        if not _LABEL_RE.match(lines[i].text) or i + 1 >= len(lines):
+            i += 1
+            continue
+        style = _numbering_depth(lines[i + 1].text)
+        if style is None:
+            i += 1
+            continue
+        k = i + 1
+        block: list[Extracted] = []
+        ended_block = False
+        while k < len(lines) and not ended_block:
+            if _numbering_depth(lines[k].text) != style:
+                break
+            body = [lines[k].text]
+            m = k + 1
+            while m < len(lines):
+                text = lines[m].text
+                depth = _numbering_depth(text)
+                if depth == style or _LABEL_RE.match(text):
+                    break  # the next item, or the next list
+                if depth and style[0] == "n" and depth[0] == "n" and depth[1] < style[1]:
+                    break  # a section number above the items' ("6." after "5.2")
+                if text.startswith(("#", "```")) or _caps_heading(text):
+                    break
+                if _STOP_AFTER_RE.match(text):
+                    ended_block = True  # 'Remarks', 'Rationale': the list of statements is over
+                    break
+                following = lines[m + 1].text if m + 1 < len(lines) else ""
+                ended = bool(_SENTENCE_END_RE.search(body[-1]))
+                if ended and (_heading_like(text, following) or len(" ".join(body)) > 400):
+                    break
+                if len(" ".join(body)) > _MAX_STATEMENT_CHARS:
+                    break
+                body.append(text)
+                m += 1
+            text = " ".join(" ".join(body).split())
+            match = _ITEM_START_RE.match(text)
+            number = None
+            if match and match.group("num"):
+                number = match.group("num") + (
+                    f" ({match.group('tier')})" if match.group("tier") else ""
+                )
+            statement = _FOOTNOTE_MARK_RE.sub("", text[match.end() if match else 0 :]).strip()
+            if len(statement) >= 25 and re.search(r"[a-z]{3}", statement):
+                heading = _nearest_heading(lines, i)
+                block.append(Extracted(k, m, lines[k].page, statement, UNGRADED, number, heading))
+            k = m
+        # A list of statements that direct care, not of topics, members or remarks.
+        # Statements, not a list of topics or members: most say something (a finite verb).
+        stated = [
+            e
+            for e in block
+            if _FINITE_VERB_RE.search(e.statement) or _DIRECTIVE_RE.search(e.statement)
+        ]
+        if len(stated) * 2 > len(block) and not any(
+            _STOP_AFTER_RE.match(lines[j].text) for j in range(max(0, i - 1), i + 1)
+        ):
+            found.extend(block)
+        i = max(k, i + 1)
     return found
 
 
@@ -395,31 +622,84 @@ def _nearest_heading(lines: list[Line], index: int) -> str | None:
     return None
 
 
+def _words(statement: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]{3,}", statement.lower())}
+
+
+def _same_statement(a: set[str], b: set[str]) -> bool:
+    """A statement restated with small edits (a summary box, then its chapter): most of the
+    words of both are shared."""
+    if min(len(a), len(b)) < 8:
+        return False
+    return len(a & b) / len(a | b) >= 0.7
+
+
+def _same_grade(a: Extracted, b: Extracted) -> bool:
+    """Restatements keep their grade and number (either may be left out)."""
+    if a.grade is not UNGRADED and b.grade is not UNGRADED and a.grade.label != b.grade.label:
+        return a.grade.strength == b.grade.strength and a.number == b.number is not None
+    return a.number is None or b.number is None or a.number == b.number
+
+
 def _key(statement: str) -> str:
     """Comparable form: citation numbers '(152)' and punctuation dropped."""
     text = re.sub(r"\(\d+(?:[–-]\d+)?(?:,\s*\d+(?:[–-]\d+)?)*\)", "", statement.lower())
     return re.sub(r"[^a-z]+", "", text)[:160]
 
 
-def find_recommendations(lines: list[Line]) -> list[Extracted]:
-    """Every graded statement, once: a statement repeated (summary table, then chapter) is
-    kept where it is first printed."""
-    candidates = sorted(
-        _find_after(lines) + _find_before(lines) + _find_nice(lines), key=lambda e: e.start
+def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list[Extracted]:
+    """Every recommendation, once. Graded statements first (a grade after, before or beside
+    its statement), then directive numbered statements and the items listed under a
+    'Recommendations' label that carry no grade. A statement repeated (summary box, then
+    chapter) is one recommendation, kept where it is first printed, with both pages."""
+    reg = reg or registry()
+    line_grades = {i: g for i, line in enumerate(lines) if (g := reg.line_grade(line.text))}
+    before, after = _line_layout(lines, line_grades)
+    document_text = "\n".join(line.text for line in lines)
+    graded = sorted(
+        _find_after(lines, reg, line_grades, after) + _find_before(lines, line_grades, before),
+        key=lambda e: e.start,
     )
     out: list[Extracted] = []
-    seen: set[str] = set()
     last_end = 0
-    for item in candidates:
+    for item in graded:
         if item.start < last_end:
             continue
         out.append(item)
         last_end = item.end
+    taken = [(item.start, item.end) for item in out]
+    for item in sorted(
+        _find_verbs(lines, reg, document_text) + _find_listed(lines), key=lambda e: e.start
+    ):
+        if any(a < item.end and item.start < b for a, b in taken):
+            continue
+        out.append(item)
+        taken.append((item.start, item.end))
+    out.sort(key=lambda e: e.start)
+    seen: dict[str, Extracted] = {}
+    words: dict[str, set[str]] = {}
     for item in out:
         key = _key(item.statement)
-        if any(key.startswith(k) or k.startswith(key) for k in seen if min(len(k), len(key)) > 40):
+        mine = _words(item.statement)
+        first = next(
+            (
+                kept
+                for k, kept in seen.items()
+                if (min(len(k), len(key)) > 40 and (key.startswith(k) or k.startswith(key)))
+                or (_same_statement(mine, words[k]) and _same_grade(item, kept))
+            ),
+            None,
+        )
+        words.setdefault(key, mine)
+        if first is not None:
+            if item.page not in first.pages:
+                first.pages.append(item.page)
+            if first.grade is UNGRADED and item.grade is not UNGRADED:
+                first.grade = item.grade
             item.statement = ""  # covered lines are dropped; the block is not repeated
-        seen.add(key)
+            continue
+        item.pages = [item.page]
+        seen[key] = item
     return out
 
 
@@ -462,16 +742,16 @@ def recommendation_block(item: Extracted, certainty_required: bool = True) -> st
     """The ```recommendation block for a found statement (YAML, as corpus/README.md defines).
     ``certainty_required``: the document's scale is GRADE, whose blocks must state a certainty
     ('not stated' when the source prints none)."""
-    good_practice = item.grade.scale == "good practice"
-    grade_scale = certainty_required or item.grade.scale == "GRADE"
+    unrated = item.grade.kind != "recommendation" or item.grade is UNGRADED
+    grade_scale = certainty_required or "grade" in item.grade.scale.lower()
     fields: dict[str, str | None] = {
-        "kind": "good-practice" if good_practice else "recommendation",
+        "kind": item.grade.kind,
         "statement": item.statement,
         "direction": _direction(item),
         "strength": item.grade.strength,
         # Required in GRADE documents; elsewhere a certainty the source does not print is left out.
         "certainty": item.grade.certainty
-        or ("not graded" if good_practice else "not stated" if grade_scale else None),
+        or ("not graded" if unrated else "not stated" if grade_scale else None),
         "population": _population(item.statement),
         "intervention": _intervention(item),
     }
@@ -479,6 +759,8 @@ def recommendation_block(item: Extracted, certainty_required: bool = True) -> st
         del fields["certainty"]
     if item.number:
         fields["id"] = item.number
+    if len(item.pages) > 1:
+        fields["pages"] = ", ".join(str(p) for p in item.pages)
     body = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=10_000)
     return f"```recommendation\n{body.rstrip()}\n```"
 
@@ -496,7 +778,8 @@ def with_recommendations(blocks: list[str]) -> GuidelineText:
     by_start = {item.start: item for item in found}
     result = GuidelineText("", [f for f in found if f.statement])
     for item in result.recommendations:
-        result.scales[item.grade.scale] += 1
+        if item.grade is not UNGRADED:
+            result.scales[item.grade.scale] += 1
     required = _certainty_required(result.scales)
     out: list[str] = []
     i = 0
@@ -598,7 +881,8 @@ def to_markdown(lines: list[Line]) -> GuidelineText:
     i = 0
     result = GuidelineText("", [f for f in found if f.statement])
     for item in result.recommendations:
-        result.scales[item.grade.scale] += 1
+        if item.grade is not UNGRADED:
+            result.scales[item.grade.scale] += 1
     required = _certainty_required(result.scales)
     while i < len(lines):
         line = lines[i]

@@ -62,6 +62,8 @@ def load_html(path: Path, data: bytes) -> LoadResult:
     info = {"title": str(meta.pop("title", None) or title or "")}
     if publisher := meta.pop("publisher", None):
         info["author"] = str(publisher)
+    elif body_name := _site_body(soup):
+        info["author"] = body_name
     fields = document_fields(
         path,
         info=info,
@@ -115,13 +117,50 @@ def _text(node: Tag) -> str:
     return " ".join(node.get_text(" ").split())
 
 
+def _breadcrumbs(soup: BeautifulSoup) -> list[str]:
+    """The page's breadcrumb trail ('Home > Guidance > Hypertension'), as the site marks it."""
+    trail = soup.find(attrs={"aria-label": re.compile("breadcrumb", re.I)}) or soup.find(
+        class_=re.compile(r"\bbreadcrumbs?\b", re.I)
+    )
+    if not isinstance(trail, Tag):
+        return []
+    items = [_text(a) for a in trail.find_all(["a", "li", "span"]) if _text(a)]
+    return [i for i in dict.fromkeys(items) if len(i) < 120]
+
+
 def _title(soup: BeautifulSoup) -> str | None:
-    if soup.title and (text := _text(soup.title)):
-        return text
+    """The page's <title> without the site's name around it ('Guideline | Site'), else its
+    <h1>, else the breadcrumb trail's last item."""
     h1 = soup.find("h1")
-    if isinstance(h1, Tag):
-        return _text(h1) or None
+    heading = _text(h1) if isinstance(h1, Tag) else ""
+    if soup.title and (text := _text(soup.title)):
+        site = {n.lower() for n in [_meta(soup, "og:site_name") or "", *_breadcrumbs(soup)[:2]]}
+        parts = [p.strip() for p in re.split(r"\s+[|–—]\s+|\s+-\s+", text) if p.strip()]
+        if heading in parts:
+            return heading  # the part of the <title> that the page's own heading repeats
+        kept = [p for p in parts if p.lower() not in site]
+        return " | ".join(kept) if kept and len(kept) < len(parts) else text
+    if heading:
+        return heading
+    crumbs = _breadcrumbs(soup)
+    return crumbs[-1] if crumbs else None
+
+
+def _site_body(soup: BeautifulSoup) -> str | None:
+    """The issuing body where the page names no publisher: the site's name, or the breadcrumb
+    that names a body ('National Institute for Health and Care Excellence > Guidance')."""
+    from ingest.loaders.metadata import ORG_RE
+
+    for name in [_meta(soup, "og:site_name") or "", *_breadcrumbs(soup)]:
+        if name and ORG_RE.search(name) and len(name) <= 120:
+            return name
     return None
+
+
+def _meta(soup: BeautifulSoup, name: str) -> str | None:
+    tag = soup.find("meta", attrs={"name": name}) or soup.find("meta", attrs={"property": name})
+    value = tag.get("content") if isinstance(tag, Tag) else None
+    return " ".join(str(value or "").split()) or None
 
 
 def _citation_meta(soup: BeautifulSoup) -> dict[str, object]:
@@ -136,18 +175,30 @@ def _citation_meta(soup: BeautifulSoup) -> dict[str, object]:
     meta: dict[str, object] = {}
     for key, name in (
         ("title", "citation_title"),
+        ("title", "DC.title"),
+        ("title", "dc.title"),
         ("journal", "citation_journal_title"),
         ("doi", "citation_doi"),
         ("pmid", "citation_pmid"),
         ("publisher", "citation_publisher"),
         ("publisher", "DC.publisher"),
         ("publisher", "dc.publisher"),
+        ("publisher", "DC.creator"),
+        ("publisher", "dc.creator"),
+        ("publisher", "citation_author_institution"),
     ):
         if key in meta:
             continue
         if value := content(name):
             meta[key] = value
-    date = content("citation_publication_date") or content("citation_date")
+    date = (
+        content("citation_publication_date")
+        or content("citation_date")
+        or content("DC.date")
+        or content("dc.date")
+        or content("dcterms.issued")
+        or _meta(soup, "article:published_time")
+    )
     if date and (year := re.search(r"\b(19|20)\d{2}\b", date)):
         meta["year"] = int(year.group(0))
     authors = [
@@ -195,7 +246,15 @@ class _Blocks:
                     self.out.append(f"{'#' * _HEADINGS[name]} {heading}")
             elif name == "li":
                 self.flush()
-                self._prefix = "- "
+                parent = child.parent
+                if isinstance(parent, Tag) and parent.name == "ol":
+                    # An ordered list's number is the item's id ("3." or the li's value).
+                    items = parent.find_all("li", recursive=False)
+                    start = int(str(parent.get("start", "1")).strip() or 1)
+                    number = child.get("value") or start + items.index(child)
+                    self._prefix = f"{number}. "
+                else:
+                    self._prefix = "- "
                 self.walk(child)
                 self.flush()
                 self._prefix = ""

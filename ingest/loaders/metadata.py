@@ -38,7 +38,8 @@ ORG_RE = re.compile(
     rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?:[A-Z][\w'’-]*)(?:\s+(?:and\s+)?[A-Z][\w'’-]*){{0,5}})?)"
 )
 _COPYRIGHT_RE = re.compile(
-    r"©\s*(?:Copyright\s+)?(?P<who>[A-Z][^\n©]{2,80}?)[, ]+(?P<year>(?:19|20)\d{2})"
+    r"©\s*(?:Copyright\s+)?(?:(?P<who>[A-Z][^\n©]{2,80}?)[, ]+(?P<year>(?:19|20)\d{2})"
+    r"|(?P<year2>(?:19|20)\d{2})\s+(?P<who2>[A-Z][^\n©|]{2,80}))"
 )
 _YEAR_RE = re.compile(r"\b((?:19|20)\d{2})\b")
 _CITATION_YEAR_RE = re.compile(r"\b[A-Z][\w .]{1,40}\s((?:19|20)\d{2});\s?\d")
@@ -74,11 +75,16 @@ def title_from_first_page(text: str) -> str | None:
             if picked:
                 break
             continue
-        if is_boilerplate_line(line) or (not picked and _JOURNAL_HEADER_RE.search(line)):
+        nxt = next((x for x in lines[lines.index(line) + 1 :] if x), "")
+        header = not picked and bool(_JOURNAL_HEADER_RE.search(line))
+        if header and nxt[:1].islower() and _FUNCTION_WORD_START_RE.match(nxt):
+            header = False  # "Guideline" / "for the pharmacological ...": the title's first line
+        if is_boilerplate_line(line) or header or line.startswith(("©", "(c)", "ª")):
             if picked:
                 break
             continue
-        if not picked and (len(line.split()) < 2 or ORG_RE.fullmatch(line)):
+        starts_title = bool(_FUNCTION_WORD_START_RE.match(nxt)) and nxt[:1].islower()
+        if not picked and not starts_title and (len(line.split()) < 2 or ORG_RE.fullmatch(line)):
             continue  # a lone logo word or the publisher's name above the title
         if picked and (
             len(line) > 100 or line.startswith(("Description:", "Abstract", "ABSTRACT"))
@@ -87,11 +93,44 @@ def title_from_first_page(text: str) -> str | None:
         if picked and not _continues_title(picked[-1], line):
             break
         picked.append(line)
-        if len(picked) == 4 or line.endswith((".", "?")):
+        if len(picked) == 4 + 2 * (len(" ".join(picked)) < 60) or line.endswith((".", "?")):
             break
     title = " ".join(" ".join(picked).split())
     title = re.sub(r"(\w)- (\w)", r"\1\2", title) if "- " in title else title
+    if not _GUIDELINE_TITLE_RE.search(title) or title.endswith("."):
+        # The first lines are a cover note or prose: a guideline's title names what it is.
+        typed = _typed_title(lines)
+        title = typed or title
     return _usable_title(title)
+
+
+_GUIDELINE_TITLE_RE = re.compile(
+    r"\b(?:guidelines?|recommendations?|schedule|consensus|statement|report|guidance)\b", re.I
+)
+_FUNCTION_WORD_START_RE = re.compile(r"^(?:of|on|for|the|and|in|to|from|with|a|an|at|by)\b")
+
+
+def _typed_title(lines: list[str]) -> str | None:
+    """The first run of one to three Title-Case lines on the page that names a document type
+    ('... Clinical Practice Guidelines for the Evaluation and ...', '... Schedule ...')."""
+    for i, line in enumerate(lines):
+        if not line or len(line) > 120 or not _GUIDELINE_TITLE_RE.search(line):
+            continue
+        words = [w for w in line.split() if w.lower() not in _SMALL_WORDS and w[:1].isalpha()]
+        if len(words) < 3 or not all(w[:1].isupper() for w in words):
+            continue
+        if re.match(r"^(?:table|figure|box)\s+\d", line, re.I):
+            continue
+        run = [line]
+        for extra in lines[i + 1 : i + 3]:
+            if is_boilerplate_line(extra) or re.search(r"[a-z]\d", extra):
+                break  # the author line under the title
+            if extra and len(extra) <= 120 and _continues_title(run[-1], extra):
+                run.append(extra)
+            else:
+                break
+        return " ".join(" ".join(run).split())
+    return None
 
 
 _FUNCTION_WORD_END_RE = re.compile(
@@ -117,11 +156,17 @@ def _continues_title(previous: str, line: str) -> bool:
 def _organization(info: dict[str, str], title: str | None, pages: str) -> str | None:
     author = " ".join(info.get("author", "").split())
     if author and ORG_RE.search(author) and len(author) <= 120:
-        return author
+        return _tidy_org(author)
+    if re.fullmatch(r"[A-Z]{3,10}", author):  # an acronym ("NHLBI"), never a person's name
+        return _expand_acronym(author, pages) or author
     if title and (match := ORG_RE.search(title)):
         return _tidy_org(match.group(0))
+    for acronym in re.findall(r"\b[A-Z]{3,10}\b", title or ""):
+        if (name := _expand_acronym(acronym, pages)) and ORG_RE.search(name):
+            return name  # "ESI Clinical Practice Guidelines": the body the title names
     copyright_line = _COPYRIGHT_RE.search(pages)
-    if copyright_line and (org := ORG_RE.search(copyright_line.group("who"))):
+    who = copyright_line and (copyright_line.group("who") or copyright_line.group("who2"))
+    if who and (org := ORG_RE.search(who)):
         return _tidy_org(org.group(0))
     counts = Counter(_tidy_org(m.group(0)) for m in ORG_RE.finditer(pages))
     for name, _ in counts.most_common():
@@ -130,17 +175,47 @@ def _organization(info: dict[str, str], title: str | None, pages: str) -> str | 
     return None
 
 
+def _expand_acronym(acronym: str, pages: str) -> str | None:
+    """The body's full name in the first pages whose initials spell the acronym."""
+    for match in re.finditer(r"(?:[A-Z][\w'’-]*,?\s+(?:(?:and|of|for|the)\s+)*){1,8}", pages):
+        words = [w.strip(",") for w in match.group(0).split()]
+        while words and words[-1].lower() in {"and", "of", "for", "the"}:
+            words.pop()
+        for start in range(len(words)):
+            name = words[start:]
+            initials = "".join(w[0] for w in name if w[:1].isupper())
+            if initials == acronym and len(name) >= 2:
+                return _tidy_org(" ".join(match.group(0).split()[start : start + len(name)]))
+    return None
+
+
+_ORG_TAIL_RE = re.compile(
+    r"(?:\s+(?:and|&)\s+(?:John\s+Wiley|Elsevier|Springer|Wolters|Oxford\s+University|BMJ)\b.*"
+    r"|\s+(?:guidelines?|published\s+online|follow|guideline\s+committee)\b.*)$",
+    re.I,
+)
+
+
 def _tidy_org(name: str) -> str:
-    return re.sub(r"^the\s+", "", " ".join(name.split()), flags=re.I)
+    """The issuing body alone: no leading article, no publisher or page furniture after it."""
+    name = re.sub(r"^(?:the|a|an)\s+", "", " ".join(name.split()), flags=re.I)
+    return _ORG_TAIL_RE.sub("", name).strip(" ,;")
+
+
+_SUBJECT_CITATION_RE = re.compile(r"\b((?:19|20)\d{2})\s*[.;,]\s*\d{1,4}\s*[:(]")
 
 
 def _year(info: dict[str, str], title: str | None, pages: str) -> int | None:
+    """The publication year: in the title, the citation line, the PDF's citation metadata or
+    the copyright line; the file's creation date last. A print or download date never is."""
     if title and (years := _YEAR_RE.findall(title)):
         return int(years[-1])
-    if match := _COPYRIGHT_RE.search(pages):
-        return int(match.group("year"))
     if match := _CITATION_YEAR_RE.search(pages):
         return int(match.group(1))
+    if match := _SUBJECT_CITATION_RE.search(info.get("subject", "")):
+        return int(match.group(1))
+    if match := _COPYRIGHT_RE.search(pages):
+        return int(match.group("year") or match.group("year2"))
     for key in ("creationdate", "moddate"):
         if match := re.match(r"D:((?:19|20)\d{2})", info.get(key, "")):
             return int(match.group(1))

@@ -31,6 +31,16 @@ MAX_SECONDS = 300.0
 
 
 def load_pdf(path: Path, data: bytes) -> LoadResult:
+    raw, info, problems = extract_pages(path, data)
+    result = document_from_pages(path, raw, info)
+    result.problems[:0] = problems
+    return result
+
+
+def extract_pages(
+    path: Path, data: bytes
+) -> tuple[list[tuple[int, list[str]]], dict[str, str], list[LoadProblem]]:
+    """The text layer's lines of each page, the info dictionary, and the parts skipped."""
     from pypdf import PdfReader  # imported here: only PDF ingests pay for it
 
     if b"%PDF-" not in data[:1024]:
@@ -47,9 +57,9 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
     if not pages:
         raise LoaderError(path, "PDF has no pages")
 
-    result = LoadResult()
+    problems: list[LoadProblem] = []
     if len(pages) > MAX_PAGES:
-        result.problems.append(
+        problems.append(
             LoadProblem(str(path), f"only the first {MAX_PAGES} of {len(pages)} pages read")
         )
         pages = pages[:MAX_PAGES]
@@ -60,31 +70,37 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
             reason = (
                 f"pages {number}-{len(pages)} skipped: text extraction over {MAX_SECONDS:.0f} s"
             )
-            result.problems.append(LoadProblem(str(path), reason))
+            problems.append(LoadProblem(str(path), reason))
             break
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # one damaged page should not lose the others
             reason = f"page {number} skipped: cannot extract text ({_short(exc)})"
-            result.problems.append(LoadProblem(str(path), reason))
+            problems.append(LoadProblem(str(path), reason))
             continue
         if text.strip():
             raw.append((number, text.split("\n")))
     if not raw:
         raise LoaderError(path, f"PDF has no text layer (scanned or image-only?); {_OCR_HINT}")
+    return raw, _info(reader), problems
 
+
+def document_from_pages(
+    path: Path, raw: list[tuple[int, list[str]]], info: dict[str, str]
+) -> LoadResult:
+    """Extracted pages -> one Document: clean text, recommendations, metadata."""
     lines = clean_pages(raw)
     if not lines:
         raise LoaderError(path, "PDF has no text left after removing headers and footers")
     fields = document_fields(
-        path, info=_info(reader), first_pages="\n\n".join("\n".join(r[1]) for r in raw[:3])
+        path, info=info, first_pages="\n\n".join("\n".join(r[1]) for r in raw[:3])
     )
     fields.setdefault("title", title_from_stem(path))
     body = to_markdown(_title_as_heading(lines, fields["title"]))
-    if body.recommendations:  # graded statements make it a guideline, unless a sidecar says
+    if body.recommendations:  # recommendations make it a guideline, unless a sidecar says
         override = read_sidecar(path)
         fields["doc_type"] = override.get("doc_type", DocType.guideline)
-        if "strength_scale" not in override:
+        if "strength_scale" not in override and body.scales:
             fields["strength_scale"] = body.scales.most_common(1)[0][0]
     doc = Document(
         id=fields.pop("id", None) or path_document_id(path),
@@ -92,8 +108,7 @@ def load_pdf(path: Path, data: bytes) -> LoadResult:
         source_path=str(path),
         **fields,
     )
-    result.documents.append(doc)
-    return result
+    return LoadResult([doc])
 
 
 def _title_as_heading(lines: list[Line], title: str) -> list[Line]:
