@@ -188,19 +188,24 @@ def kill_loop(work: Path, records: int = 1000, kills: int = 20, seed: int = 0) -
         raise RuntimeError(done.stderr[-2000:])
     index = work / "index"
     rounds: list[dict] = []
-    for i in range(kills):
+    typical = fresh_s  # how long an uninterrupted round takes (updated as rounds finish)
+    i = 0
+    while sum(r["killed"] for r in rounds) < kills and i < 3 * kills:
         write(i % 2 and i)  # odd rounds: a tenth of the records changed
         proc = subprocess.Popen(
             [sys.executable, "-m", "assistant.cli", "ingest", str(src), "--index", str(index)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=ENV,
         )  # fmt: skip
-        at = rng.uniform(0.5, max(2.0, min(fresh_s, 40.0)))
-        deadline = time.monotonic() + at
+        started = time.monotonic()
+        at = rng.uniform(0.5, max(2.0, typical))
+        deadline = started + at
         while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
         killed = proc.poll() is None
         if killed:
             os.kill(proc.pid, signal.SIGKILL)
+        else:
+            typical = (typical + time.monotonic() - started) / 2
         proc.wait()
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         rounds.append(
@@ -208,6 +213,7 @@ def kill_loop(work: Path, records: int = 1000, kills: int = 20, seed: int = 0) -
              "error": "" if killed or proc.returncode == 0 else stderr[-300:]}
         )  # fmt: skip
         print(f"round {i + 1}: {'killed' if killed else 'finished'} at {at:.1f} s", flush=True)
+        i += 1
     write(0)
     final = cli("ingest", str(src), index=index)
     queries = [item["QUESTION"] for item in list(data.values())[:: max(1, len(data) // 20)]]
@@ -215,7 +221,9 @@ def kill_loop(work: Path, records: int = 1000, kills: int = 20, seed: int = 0) -
     return {
         "records": len(data),
         "fresh_build_s": round(fresh_s, 1),
+        "rounds": len(rounds),
         "kills": sum(r["killed"] for r in rounds),
+        "kill_moments_s": [r["at_s"] for r in rounds if r["killed"]],
         "finished_before_kill": sum(not r["killed"] for r in rounds),
         "failed_runs": [r for r in rounds if not r["killed"] and r["exit"] != 0],
         "clean_rerun_exit": final.returncode,
@@ -402,13 +410,20 @@ def corrupt(work: Path) -> dict:
         except CliniqError as exc:
             opening = f"{type(exc).__name__}: {str(exc)[:160]}"
         named = [p.name for p in check_index(settings, embedder()).damaged()]
+        try:  # what a reader is served before any repair
+            served = (
+                "unchanged" if compare(snapshot(settings, queries), want)["equal"] else "differs"
+            )
+        except CliniqError as exc:
+            served = f"{type(exc).__name__}"
         try:
             rebuilt = rebuild_index(settings, embedder())
             restored = compare(snapshot(settings, queries), want)["equal"]
             embedded = rebuilt.vectors_embedded
         except CliniqError as exc:
             restored, embedded = f"refused: {str(exc)[:120]}", None
-        results[name] = {"open": opening, "check_names": named, "rebuild_restores": restored,
+        results[name] = {"open": opening, "check_names": named, "served_before_rebuild": served,
+                         "rebuild_restores": restored,
                          "vectors_embedded_again": embedded}  # fmt: skip
     return results
 
