@@ -170,7 +170,7 @@ def ingest_paths(
             report = _Ingest(index, settings, progress).run(paths)
         except StoreUnavailableError as exc:
             raise StoreUnavailableError(f"ingest stopped: {exc}. {_left(index)}") from exc
-        except (OSError, sqlite3.OperationalError) as exc:
+        except (OSError, sqlite3.OperationalError, IndexSpaceError) as exc:
             if not out_of_space(exc):
                 raise
             raise IndexSpaceError(

@@ -83,6 +83,7 @@ class ChromaVectors:
                 self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
                 self._collection_obj = self._open_collection()
             except Exception as exc:
+                forget_clients()  # chromadb caches a half-started client per path: not it again
                 if out_of_space(exc):
                     raise IndexSpaceError(
                         f"the embedded vector store at {path} cannot be opened: the disk under "
@@ -123,6 +124,11 @@ class ChromaVectors:
             if self.remote and _is_connection_error(exc):
                 self._collection_obj = None
                 raise self.unavailable(exc) from exc
+            if not self.remote and out_of_space(exc):
+                raise IndexSpaceError(
+                    f"the disk under the vector store at {self.settings.index_dir / 'chroma'} "
+                    f"is full ({_short(exc)}); free some space"
+                ) from exc
             if not self.remote and not isinstance(exc, ValueError | TypeError):
                 raise self.damaged(exc) from exc
             raise
