@@ -447,3 +447,41 @@ def test_disk_full_during_ingest(tmp_path, small_disk, embedder):
             for query, ids in want[key].items():
                 assert got[key][query] == ids, query
         assert got[key] == want[key], key
+
+
+# -- the long loops (slow tier; figures in docs/reliability.md) --------------------------------
+
+
+def _reliability():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "reliability", REPO_ROOT / "scripts" / "reliability.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_kill_9_loop_then_a_clean_run_equals_a_fresh_build(tmp_path):
+    if not _reliability().PUBMEDQA.exists():
+        pytest.skip(f"{_reliability().PUBMEDQA} is absent (../shared/datasets)")
+    result = _reliability().kill_loop(tmp_path, records=200, kills=5, max_kill_s=30)
+    assert result["kills"] == 5 and not result["failed_runs"], result
+    assert result["clean_rerun_exit"] == 0 and result["equal"], result
+    assert result["documents_lost"] == result["documents_duplicated"] == 0
+    assert result["duplicate_vectors"] == 0 and result["pending"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_chroma_session_of_50_questions_survives_a_kill_and_restart(tmp_path):
+    result = _reliability().chroma_session(tmp_path, questions=50)
+    for phase in ("before", "down", "after"):
+        assert result[phase]["errors"] == 0 and result[phase]["answered"] > 0, result
+    assert result["down"]["with_notice"] == result["down"]["questions"]
+    assert result["after"]["with_notice"] == 0
+    assert result["after"]["used_vectors"] == result["after"]["questions"]
+    assert result["ingest_while_down_exit"] == 2
