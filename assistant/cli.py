@@ -36,7 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-index_app = typer.Typer(help="Inspect the index.", no_args_is_help=True)
+index_app = typer.Typer(help="Inspect, check and repair the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 console = Console()
@@ -234,6 +234,62 @@ def index_stats(index: IndexOption = None) -> None:
     ):
         table.add_row(label, value)
     console.print(table)
+
+
+@index_app.command("check")
+@handle_errors
+def index_check(index: IndexOption = None) -> None:
+    """Check every part of the index (manifest, BM25, vectors) against the manifest."""
+    from ingest.repair import check_index
+
+    settings = build_settings(index)
+    report = check_index(settings)
+    for part in report.parts:
+        mark = "[green]ok[/]" if part.ok else "[bold red]damaged[/]"
+        console.print(
+            f"{mark:<22} [bold]{part.name}[/] {part.location}: {part.detail}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not report.ok:
+        names = ", ".join(p.name for p in report.damaged())
+        fix = (
+            "ingest the sources again with --rebuild"
+            if any(p.name == "manifest" for p in report.damaged())
+            else f"`cliniq index rebuild --index {settings.store.index_dir}` restores them"
+        )
+        err_console.print(f"[bold red]damaged:[/] {names}; {fix}", highlight=False)
+        raise typer.Exit(code=1)
+
+
+@index_app.command("rebuild")
+@handle_errors
+def index_rebuild(
+    index: IndexOption = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Seconds to wait for another ingest's lock.")
+    ] = 0.0,
+) -> None:
+    """Rebuild BM25 and the vectors from the manifest and its embedding cache (no source is
+    read again)."""
+    from ingest.repair import rebuild_index
+
+    settings = build_settings(index)
+    settings.ingest.lock_timeout_s = wait
+    report = rebuild_index(settings)
+    console.print(
+        f"rebuilt {settings.store.index_dir}: {report.chunks} chunks, {report.vectors_from_cache} "
+        f"vectors from the embedding cache, {report.vectors_embedded} embedded again; "
+        f"{report.elapsed_s:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if report.pending_documents:
+        console.print(
+            f"[yellow]warning:[/] {report.pending_documents} document(s) are pending from an "
+            "interrupted ingest; the next `cliniq ingest` repairs them",
+            highlight=False,
+        )
 
 
 @app.command("search")

@@ -25,7 +25,7 @@ from assistant.conversation import Session
 from assistant.evidence import Evidence, retrieve_passages, select_evidence
 from assistant.intent import Ask
 from assistant.profile import CorpusProfile
-from assistant.prompts import DISCLAIMER, DROPPED_NOTE, NO_DOSE_NOTE
+from assistant.prompts import DISCLAIMER, DROPPED_NOTE, NO_DOSE_NOTE, VECTOR_FAULT_NOTE
 from assistant.retrieve import Retriever
 from assistant.types import Answer, NormalizationNote, Section, Sentence, SentenceKind
 from assistant.understand import (
@@ -128,6 +128,9 @@ class Assistant:
             understanding = understand(question, session, self.sources)
         with clock("retrieve_ms"):
             passages = retrieve_passages(understanding, self.sources)
+        if self.index.vector_fault:  # answered from BM25 alone: the reader is told why
+            note = VECTOR_FAULT_NOTE.format(reason=self.index.vector_fault)
+            understanding.notes.append(NormalizationNote(span="", message=note))
         with clock("select_ms"):
             evidence = select_evidence(understanding, passages, self.sources)
         if evidence.refusal:

@@ -13,8 +13,10 @@ same relevance floor decides abstention before any model is asked. Then:
 5. survivors become Summary (the first), From the Guidelines, From the Research, with references
    numbered per source document in order of first use.
 
-When nothing survives, the answer says the model's answer could not be verified and shows none
-of it. A note says how many sentences were dropped and why.
+A note says how many sentences were dropped and why. When nothing survives, none of the model's
+text is shown: the offline composer answers from the same evidence, as it does when the model
+cannot be reached, times out, answers with an error or with something unreadable. One notice
+names the cause and the endpoint.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 
 from assistant.citations import CitationBook
-from assistant.compose import Draft, grade_caveat
+from assistant.compose import Draft, compose_offline, grade_caveat
 from assistant.context import Sources
 from assistant.conversation import Session
 from assistant.engine import Assistant
 from assistant.evidence import Evidence
-from assistant.llm import ChatModel, chat_model_from_settings
+from assistant.llm import ChatModel, LLMError, chat_model_from_settings
 from assistant.prompts_llm import (
     DROPPED_EXCESS,
     DROPPED_INVALID,
@@ -38,11 +41,11 @@ from assistant.prompts_llm import (
     DROPPED_UNCITED,
     DROPPED_UNSUPPORTED,
     EMPTY_REASON,
+    FALLBACK_NOT_ADDRESSED,
+    FALLBACK_NOTE,
     INVALID_MARKERS_NOTE,
     LLM_NOTE,
-    NOT_ADDRESSED_REASON,
     NOT_ADDRESSED_REPLY,
-    UNVERIFIED_ANSWER,
     UNVERIFIED_REASON,
     answer_messages,
     format_passage,
@@ -73,6 +76,15 @@ _MARKER = re.compile(
 )
 _MAX_RANGE = 20  # a wider "range" ([1-900]) is read as its two ends, not expanded
 _BULLET = re.compile(r"^(?:[-*•+]|\d{1,2}[.)]|[a-z][.)])\s+")
+# Markup a passage could make the model write: HTML tags, Markdown links and images, a block
+# quote or heading marker. The words stay; the markup goes (a URL stays as plain text).
+_HTML_BLOCK = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|$)", re.I | re.S)
+_HTML_TAG = re.compile(r"</?[a-z][^<>]*>|<!--.*?-->", re.I | re.S)
+_MD_LINK = re.compile(r"!?\[([^\[\]]*)\]\(\s*([^()\s]*)[^()]*\)")
+_LEADING_MARKUP = re.compile(r"^(?:[>#|]+\s*)+")
+# A shown sentence that copies this much of its passage's wording, in order, is set as a quote
+# of that document (its title beside it): text written in a source reads as the source's.
+QUOTE_SHARE = 0.8
 _LABEL = re.compile(r"^(?:summary|answer|in summary|short answer|bottom line)\s*[:\-–—]\s*", re.I)
 _LAYOUT = {
     "summary",
@@ -163,8 +175,14 @@ def parse_reply(reply: str, n_passages: int) -> ParsedReply:
 
 
 def clean_sentence(text: str) -> str:
-    """Drop bullets, emphasis, empty brackets and stray spaces left by removed markers."""
+    """Drop markup (HTML, Markdown links, quote and heading marks), bullets, emphasis, empty
+    brackets and stray spaces left by removed markers: the model writes words, the answer's
+    layout is ours."""
     text = text.strip()
+    text = _HTML_BLOCK.sub(" ", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = _MD_LINK.sub(_link_as_text, text)
+    text = _LEADING_MARKUP.sub("", text)
     text = _BULLET.sub("", text)
     text = text.replace("**", "").replace("__", "").replace("`", "")
     text = _LABEL.sub("", text)
@@ -173,6 +191,11 @@ def clean_sentence(text: str) -> str:
     text = re.sub(r"\s+([.,;:!?)])", r"\1", text)
     text = re.sub(r"([.,;:!?])(?:\s*[.,;:])+$", r"\1", text)
     return text.strip()
+
+
+def _link_as_text(match: re.Match[str]) -> str:
+    label, target = match.group(1), match.group(2)
+    return f"{label} ({target})" if target else label
 
 
 def _is_layout(raw: str, text: str) -> bool:
@@ -311,6 +334,8 @@ class LLMAssistant:
         self.rec_passages = rec_passages
         self.max_tokens = max_tokens or settings.llm.max_tokens
         self.max_sentences = max_sentences
+        self.fallbacks = 0  # answers the offline composer wrote because the model could not
+        self._fell_back = False
 
     @property
     def index(self) -> Index:
@@ -322,14 +347,18 @@ class LLMAssistant:
 
     def ask(self, question: str, session: Session | None = None) -> Answer:
         """The shared steps, with the model writing the answer (step 4)."""
+        self._fell_back = False
         answer = self.base.ask(question, session, compose=self.compose)
-        answer.system = SYSTEM
+        if not self._fell_back:  # else the offline answerer's name stays: it wrote the answer
+            answer.system = SYSTEM
         return answer
 
     # -- step 4, by a model -----------------------------------------------------------------
     def compose(self, u: Understanding, evidence: Evidence, sources: Sources) -> Draft:
         """Numbered passages to the model; its cited sentences back, each judged against the
-        passages it cites before it may be shown."""
+        passages it cites before it may be shown. When the model cannot be used (down, too slow,
+        an HTTP error, a garbled reply) or gives nothing that can be shown, the offline composer
+        answers from the same evidence, under one notice naming the cause and the endpoint."""
         recommendations = sources.retriever.retrieve(
             u.standalone,
             k=self.rec_passages,
@@ -337,17 +366,19 @@ class LLMAssistant:
             lexical_query=u.lexical_query,
         )
         passages = number_passages(evidence.passages, recommendations, self.max_passages)
-        evidence.passages = passages
         timings: dict[str, float] = {}
         t1 = time.perf_counter()
         messages = answer_messages(u.clean.text, u.standalone, [passage_block(p) for p in passages])
-        reply = self.chat_model.complete(messages, max_tokens=self.max_tokens)
+        try:
+            reply = self.chat_model.complete(messages, max_tokens=self.max_tokens)
+        except LLMError as exc:
+            timings["generate_ms"] = _ms(t1)
+            return self._offline(u, evidence, sources, str(exc), timings)
         timings["generate_ms"] = _ms(t1)
 
         parsed = parse_reply(reply, len(passages))
-        notes = [NormalizationNote(span="", message=LLM_NOTE.format(model=self._model_name))]
         if parsed.not_addressed:
-            return Draft([], CitationBook(), notes, refusal=NOT_ADDRESSED_REASON, timings=timings)
+            return self._offline(u, evidence, sources, FALLBACK_NOT_ADDRESSED, timings)
         candidates = parsed.cited[: self.max_sentences]
         kept = self._verified(candidates, passages)
         drops = Drops(
@@ -357,20 +388,34 @@ class LLMAssistant:
             unsupported=len(candidates) - len(kept),
             excess=len(parsed.cited) - len(candidates),
         )
-        for message in drops.notes(parsed.invalid_markers, self.max_sentences):
-            notes.append(NormalizationNote(span="", message=message))
         if not kept:
             reason = UNVERIFIED_REASON.format(total=drops.total) if drops.total else EMPTY_REASON
-            return Draft(
-                [],
-                CitationBook(),
-                notes,
-                refusal=f"{UNVERIFIED_ANSWER} {reason}",
-                refusal_text=UNVERIFIED_ANSWER,
-                timings=timings,
-            )
+            return self._offline(u, evidence, sources, reason, timings)
+        evidence.passages = passages
+        notes = [NormalizationNote(span="", message=LLM_NOTE.format(model=self._model_name))]
+        for message in drops.notes(parsed.invalid_markers, self.max_sentences):
+            notes.append(NormalizationNote(span="", message=message))
         sections, book = _layout(kept)
         return Draft(sections, book, notes, timings=timings)
+
+    def _offline(
+        self,
+        u: Understanding,
+        evidence: Evidence,
+        sources: Sources,
+        cause: str,
+        timings: dict[str, float],
+    ) -> Draft:
+        """The offline answer from the same evidence, with the one notice saying why."""
+        draft = compose_offline(u, evidence, sources)
+        notice = FALLBACK_NOTE.format(
+            model=self._model_name, endpoint=self.settings.llm.base_url, cause=_sentence(cause)
+        )
+        draft.notes.insert(0, NormalizationNote(span="", message=notice))
+        draft.timings = {**timings, **draft.timings}
+        self.fallbacks += 1
+        self._fell_back = True
+        return draft
 
     def _verified(
         self, drafts: Sequence[DraftSentence], passages: Sequence[Passage]
@@ -421,7 +466,7 @@ def _layout(
                     update={
                         "kind": kind,
                         "citations": _recite(book, chunks, sentence.citations),
-                        "caveat": _caveat(chunks),
+                        **_as_quote(sentence.text, chunks),
                     }
                 )
             )
@@ -435,6 +480,32 @@ def _recite(book: CitationBook, chunks: list[Chunk], verified: list[Citation]) -
     for citation in citations:
         citation.support_score = scores.get(citation.chunk_id)
     return citations
+
+
+def _as_quote(text: str, chunks: list[Chunk]) -> dict[str, str | None]:
+    """The sentence's text and caveat: a sentence that copies a cited passage's wording is
+    shown in quotation marks, as that document's words, with its title."""
+    caveat = _caveat(chunks)
+    words = _words(text)
+    for chunk in chunks:
+        if words and _copied_share(words, _words(chunk.text)) >= QUOTE_SHARE:
+            source = f"quoted from \u201c{chunk.document.title}\u201d"
+            return {
+                "text": f"\u201c{text}\u201d",
+                "caveat": f"{source}; {caveat}" if caveat else source,
+            }
+    return {"text": text, "caveat": caveat}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _copied_share(words: list[str], source: list[str]) -> float:
+    """Share of the sentence's words inside runs of 4+ words that the source has in order."""
+    matcher = SequenceMatcher(None, words, source, autojunk=False)
+    copied = sum(b.size for b in matcher.get_matching_blocks() if b.size >= 4)
+    return copied / len(words)
 
 
 def _cites_guideline(chunks: list[Chunk]) -> bool:
@@ -461,6 +532,10 @@ def _caveat(chunks: list[Chunk]) -> str | None:
             + (f" (superseded by {doc.superseded_by})" if doc.superseded_by else "")
         )
     return "; ".join(parts) or None
+
+
+def _sentence(text: str) -> str:
+    return text.strip().rstrip(".")
 
 
 def _ms(since: float) -> float:

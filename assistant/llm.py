@@ -137,12 +137,20 @@ class OpenAIChatModel:
                 f"the LLM endpoint {self.settings.base_url} answered HTTP {exc.status_code}"
                 f"{hint}: {_short(exc.message)}"
             ) from exc
-        choices = getattr(response, "choices", None) or []
-        if not choices:
+        except (openai.APIError, ValueError, TypeError) as exc:  # a reply that is not one
             raise LLMResponseError(
-                f"the LLM endpoint {self.settings.base_url} answered with no choices"
+                f"the LLM endpoint {self.settings.base_url} sent a reply that could not be read "
+                f"({_short(str(exc) or type(exc).__name__)})"
+            ) from exc
+        choices = getattr(response, "choices", None) or []
+        message = getattr(choices[0], "message", None) if choices else None
+        content = getattr(message, "content", None)
+        if not isinstance(content, str):
+            raise LLMResponseError(
+                f"the LLM endpoint {self.settings.base_url} sent a reply that could not be read "
+                "(no message text in it)"
             )
-        return choices[0].message.content or ""
+        return content
 
 
 def chat_model_from_settings(settings: LLMSettings) -> ChatModel:

@@ -40,7 +40,13 @@ ABBREVIATION_NOTE = "'{abbreviation}' was read as {expansion} ({how})."
 
 SPELLING_NOTE = "'{word}' was read as '{correction}', a word of the indexed sources' titles."
 
+VECTOR_FAULT_NOTE = (
+    "The vector search could not be used, so this answer comes from keyword (BM25) search "
+    "alone and may miss passages worded differently from the question: {reason}"
+)
+
 TEMPLATE_FIELDS: dict[str, set[str]] = {
+    "VECTOR_FAULT_NOTE": {"reason"},
     "ABBREVIATION_NOTE": {"abbreviation", "expansion", "how"},
     "SPELLING_NOTE": {"word", "correction"},
     "DROPPED_NOTE": {"count"},

@@ -72,20 +72,19 @@ LLM_NOTE = (
     "sentences that cite a passage and that the cited passage supports are shown."
 )
 
-UNVERIFIED_ANSWER = (
-    "The model's answer could not be verified against the indexed sources, so it is not shown."
-)
-
 UNVERIFIED_REASON = (
-    "None of the {total} sentence(s) in the model's answer both cited a retrieved passage and "
-    "was supported by it."
+    "none of the {total} sentence(s) of its reply both cited a retrieved passage and was "
+    "supported by it"
 )
 
-EMPTY_REASON = "The model returned no answer text."
+EMPTY_REASON = "it returned no answer text"
 
-NOT_ADDRESSED_ANSWER = "The indexed sources do not address this question, so no answer is given."
+FALLBACK_NOTE = (
+    "The language model ({model}) at {endpoint} was not used for this answer: {cause}. The "
+    "offline answerer wrote it from the same retrieved passages."
+)
 
-NOT_ADDRESSED_REASON = "The model found that the retrieved passages do not address the question."
+FALLBACK_NOT_ADDRESSED = "it replied that the retrieved passages do not address the question"
 
 DROPPED_NOTE = "{dropped} of {total} sentence(s) in the model's answer were left out: {reasons}."
 
@@ -105,6 +104,7 @@ TEMPLATE_FIELDS: dict[str, set[str]] = {
     "PASSAGE": {"number", "doc_type", "status", "source", "title", "section", "text"},
     "LLM_NOTE": {"model"},
     "UNVERIFIED_REASON": {"total"},
+    "FALLBACK_NOTE": {"model", "endpoint", "cause"},
     "DROPPED_NOTE": {"dropped", "total", "reasons"},
     "DROPPED_UNCITED": {"count"},
     "DROPPED_INVALID": {"count"},

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from assistant.types import Answer, Citation, Reference, Section, Sentence
+
+_URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)", re.I)
+
+
+def inert_links(text: str) -> str:
+    """A web address in answer text stays readable but is not a link in any Markdown or
+    terminal renderer (a zero-width space after its scheme): only the references link out."""
+    return _URL.sub(lambda m: m.group(0)[:-1] + "\u200b" + m.group(0)[-1], text)
 
 
 def citation_marks(citations: list[Citation]) -> str:
@@ -15,14 +24,14 @@ def citation_marks(citations: list[Citation]) -> str:
 
 def _sentence(sentence: Sentence, markdown: bool, indent: str = "  ") -> str:
     """The sentence, its citation marks and caveat; a list it leads into as a sub-list."""
-    text = sentence.text
+    text = inert_links(sentence.text)
     marks = citation_marks(sentence.citations)
     if marks:
         text = f"{text} {marks}"
     if sentence.caveat:
         text += f" _({sentence.caveat})_" if markdown else f" ({sentence.caveat})"
     for item in sentence.items:
-        text += f"\n{indent}- {item}"
+        text += f"\n{indent}- {inert_links(item)}"
     return text
 
 

@@ -90,6 +90,12 @@ class Retriever:
             else []
         )
         exact: dict[str, float] = {}
+        cosines: dict[str, float] = {}
+        if mode != "bm25" and not dense and lexical and self.index.vector_fault:
+            # The vector store is out of reach: BM25 ranks alone, and each of its hits gets its
+            # cosine from the manifest's embedding cache, so relevance is still judged.
+            vector = self.index.embedder.embed_query(query)
+            cosines = self.index.similarities(vector, [h.chunk_id for h in lexical])
         if mode == "hybrid" and self.settings.fusion == "score":
             in_dense = {h.chunk_id for h in dense}
             missing = [h.chunk_id for h in lexical if h.chunk_id not in in_dense]
@@ -120,7 +126,7 @@ class Retriever:
                 chunk=chunks[cand.chunk_id],
                 rank=rank,
                 score=round(score, 6),
-                dense_score=cand.dense.score if cand.dense else None,
+                dense_score=cand.dense.score if cand.dense else cosines.get(cand.chunk_id),
                 lexical_score=cand.lexical.score if cand.lexical else None,
                 dense_rank=cand.dense.rank if cand.dense else None,
                 lexical_rank=cand.lexical.rank if cand.lexical else None,

@@ -97,6 +97,18 @@ class DocStore:
     def close(self) -> None:
         self._db.close()
 
+    def check(self, thorough: bool = False) -> None:
+        """Raise `sqlite3.DatabaseError` when the file is not a readable manifest: the tables
+        are read through (every chunk row, as the first question would), and with `thorough`
+        SQLite's own page-by-page check runs too."""
+        for table in ("meta", "documents", "files"):
+            self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        self._db.execute("SELECT SUM(LENGTH(chunk_json)) FROM chunks").fetchone()
+        if thorough:
+            problems = [r[0] for r in self._db.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems[:3]))
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN IMMEDIATE")

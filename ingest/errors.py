@@ -34,3 +34,26 @@ class IndexBusyError(CliniqError):
 
 class StoreUnavailableError(CliniqError):
     """The Chroma server cannot be reached."""
+
+
+class IndexDamagedError(CliniqError):
+    """A part of the index (manifest, BM25, vectors) cannot be read; the message names it."""
+
+
+class IndexSpaceError(CliniqError):
+    """The disk under the index filled up during a write."""
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether an error (or one it was raised from) says the disk is full."""
+    import errno
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(seen).lower()
+        if "disk is full" in text or "no space left" in text or "database or disk" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

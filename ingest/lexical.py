@@ -123,6 +123,8 @@ class BM25Index:
             model = None
             if ids:
                 model = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)
+            if model is not None and len(ids) != int(model.scores["num_docs"]):
+                return None  # ids and scores of different builds
             return cls(ids, model, int(meta["generation"]))
-        except (OSError, ValueError, KeyError):
+        except Exception:  # a damaged file raises anything numpy or zip can
             return None

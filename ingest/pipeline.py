@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +27,20 @@ from filelock import FileLock, Timeout
 from ingest.chunking import chunk_document
 from ingest.docstore import FileRecord
 from ingest.embedding import Embedder, cache_key
-from ingest.errors import CliniqError, IndexBusyError, LoaderError
+from ingest.errors import (
+    CliniqError,
+    IndexBusyError,
+    IndexSpaceError,
+    LoaderError,
+    StoreUnavailableError,
+    out_of_space,
+)
 from ingest.loaders import iter_files, load_file_result
 from ingest.settings import Settings
 from ingest.store import INPUT_FORMAT, MANIFEST_NAME, Index, chunk_metadata, embedding_input
 from ingest.tokens import default_token_counter
 from ingest.types import Chunk, Document
+from ingest.vectors import drop_embedded
 
 # Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
 CHUNK_FORMAT = "4"  # 4: published guidelines read as such (pages, grades), lists kept whole
@@ -127,8 +136,8 @@ def wipe_index(settings: Settings) -> None:
     index_dir = Path(settings.store.index_dir)
     for name in (MANIFEST_NAME, MANIFEST_NAME + "-wal", MANIFEST_NAME + "-shm"):
         (index_dir / name).unlink(missing_ok=True)
-    for name in ("bm25", "chroma"):
-        shutil.rmtree(index_dir / name, ignore_errors=True)
+    shutil.rmtree(index_dir / "bm25", ignore_errors=True)
+    drop_embedded(index_dir / "chroma")
     if settings.store.host:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -159,12 +168,34 @@ def ingest_paths(
         index = Index(settings, embedder)
         try:
             report = _Ingest(index, settings, progress).run(paths)
+        except StoreUnavailableError as exc:
+            raise StoreUnavailableError(f"ingest stopped: {exc}. {_left(index)}") from exc
+        except (OSError, sqlite3.OperationalError, IndexSpaceError) as exc:
+            if not out_of_space(exc):
+                raise
+            raise IndexSpaceError(
+                f"ingest stopped: the disk under the index at {settings.store.index_dir} is full "
+                f"({exc}). The documents served before are still served; {_left(index)} Free "
+                "some space (or set CLINIQ_STORE__INDEX_DIR to a larger disk) and run the "
+                "ingest again"
+            ) from exc
         finally:
             index.close()
     finally:
         lock.release()
     report.elapsed_s = time.perf_counter() - started
     return report
+
+
+def _left(index: Index) -> str:
+    """What an interrupted ingest leaves, for its error message."""
+    try:
+        pending = len(index.docstore.documents(state="pending"))
+    except sqlite3.Error:
+        pending = 0
+    if not pending:
+        return "nothing was left half-written."
+    return f"{pending} document(s) were left pending (not served); the next ingest repairs them."
 
 
 class _Ingest:
@@ -178,6 +209,7 @@ class _Ingest:
         self._reembed = False
 
     def run(self, paths: Sequence[Path]) -> IngestReport:
+        self.index.vectors.count()  # an unreachable vector server stops us before any work
         self.index.record_model()
         self._repair()
         self._check_chunk_format()

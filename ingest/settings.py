@@ -164,7 +164,9 @@ class LLMSettings(_Section):
     base_url: str = "http://127.0.0.1:8080/v1"
     api_key: str = "not-needed"
     model: str = "local"
-    timeout_s: float = Field(default=120.0, gt=0, description="Longest wait for one answer.")
+    timeout_s: float = Field(
+        default=60.0, gt=0, description="Longest wait for one answer; then the offline answer."
+    )
     temperature: float = 0.0
     max_tokens: int = Field(default=800, ge=16, description="Longest answer, in model tokens.")
     max_passages: int = Field(

@@ -6,7 +6,9 @@ lexical hits and for chunks by id. Only committed documents are ever served.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,13 @@ import numpy as np
 
 from ingest.docstore import DocStore
 from ingest.embedding import Embedder, cache_key, get_embedder
-from ingest.errors import IndexMismatchError, IndexMissingError
+from ingest.errors import (
+    IndexDamagedError,
+    IndexMismatchError,
+    IndexMissingError,
+    IndexSpaceError,
+    StoreUnavailableError,
+)
 from ingest.lexical import BM25Index
 from ingest.settings import Settings
 from ingest.types import Chunk, DocStatus, DocType
@@ -151,7 +159,7 @@ class Index:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.dir = Path(settings.store.index_dir)
-        self.docstore = DocStore(self.dir / MANIFEST_NAME)
+        self.docstore = open_manifest(self.dir)
         self._check_model(embedder.model_name if embedder else settings.embedding.model_name)
         self.embedder = self._embedder_for_index(embedder)
         self.vectors = ChromaVectors(settings.store, self.embedder)
@@ -159,6 +167,9 @@ class Index:
         self._chunk_kinds: dict[str, tuple[str, str, bool]] | None = None
         self._accepted_ids: dict[ChunkFilter, frozenset[str]] = {}
         self._subset_vectors: dict[ChunkFilter, tuple[list[str], np.ndarray]] = {}
+        self._reading_only = False  # opened to answer: a BM25 it cannot save is kept in memory
+        #: why the last dense search could not reach the vectors (None: it could)
+        self.vector_fault: str | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
@@ -170,6 +181,8 @@ class Index:
                 "(or set CLINIQ_STORE__INDEX_DIR to an existing index)"
             )
         index = cls(settings, embedder)
+        index._reading_only = True
+        index.check_lexical_files()
         if not index.docstore.documents(state="committed"):
             raise IndexMissingError(
                 f"the index at {settings.store.index_dir} is empty: run `cliniq ingest corpus/`"
@@ -178,6 +191,17 @@ class Index:
 
     def close(self) -> None:
         self.docstore.close()
+
+    def check_lexical_files(self) -> None:
+        """BM25 files that exist but cannot be read are named (they are rebuilt from the
+        manifest on first use; `cliniq index rebuild` writes them back)."""
+        directory = self.dir / "bm25"
+        if directory.exists() and BM25Index.load(directory) is None:
+            raise IndexDamagedError(
+                f"the BM25 index at {directory} is damaged (it cannot be read); run "
+                f"`cliniq index check --index {self.dir}` to see every part, then "
+                f"`cliniq index rebuild --index {self.dir}` to rebuild it from the manifest"
+            )
 
     # -- model identity ---------------------------------------------------------------------
     def _check_model(self, wanted: str) -> None:
@@ -250,6 +274,16 @@ class Index:
         kept in memory; a broad one (all but the guidelines) is an unfiltered search,
         over-fetched by as many chunks as it turns away, filtered here."""
         vector = self.embedder.embed_query(query) if isinstance(query, str) else query
+        try:
+            hits = self._query_dense(vector, k, filters)
+        except (StoreUnavailableError, IndexDamagedError, IndexSpaceError) as exc:
+            # The lexical half still answers; the caller says so (`vector_fault`).
+            self.vector_fault = str(exc)
+            return []
+        self.vector_fault = None
+        return hits
+
+    def _query_dense(self, vector: np.ndarray, k: int, filters: ChunkFilter | None) -> list[Hit]:
         served = self._served_kinds()
         if filters is not None and filters.chroma_where() is not None:
             accepted = self._accepted(filters)
@@ -307,7 +341,8 @@ class Index:
         stored = {cid: cached[key] for cid, key in keys.items() if key in cached}
         missing = [cid for cid in wanted if cid not in stored]
         if missing:
-            stored.update(self.vectors.vectors(missing))
+            with contextlib.suppress(StoreUnavailableError):  # scored as not found
+                stored.update(self.vectors.vectors(missing))
         return {i: float(np.dot(v, vector)) for i, v in stored.items()}
 
     def query_lexical(self, query: str, k: int, filters: ChunkFilter | None = None) -> list[Hit]:
@@ -356,7 +391,13 @@ class Index:
                 )
             )
         index = BM25Index.build(ids, texts, self.docstore.generation)
-        index.save(self.dir / "bm25")
+        try:
+            index.save(self.dir / "bm25")
+        except OSError:
+            # A full disk or a read-only index: served from memory; the next ingest or
+            # `cliniq index rebuild` writes it.
+            if not self._reading_only:
+                raise
         self._lexical = index
         return index
 
@@ -365,13 +406,21 @@ class Index:
         Chroma's vector index (its first search reads it from disk: 0.5-1 s at 100k chunks)."""
         self.lexical()
         self._served_kinds()
-        self.vectors.query(self.embedder.embed_query("warm up"), 100)
+        with contextlib.suppress(StoreUnavailableError, IndexDamagedError, IndexSpaceError):
+            self.vectors.query(self.embedder.embed_query("warm up"), 100)
 
     def invalidate(self) -> None:
         self._lexical = None
         self._chunk_kinds = None
         self._accepted_ids = {}
         self._subset_vectors = {}
+
+    def _vector_count(self) -> int:
+        """-1 when the vector server cannot be reached."""
+        try:
+            return self.vectors.count()
+        except (StoreUnavailableError, IndexDamagedError, IndexSpaceError):
+            return -1
 
     def stats(self) -> IndexStats:
         counts = self.docstore.counts()
@@ -385,7 +434,7 @@ class Index:
             documents=counts.get("documents_committed", 0),
             pending_documents=counts.get("documents_pending", 0),
             chunks=counts.get("chunks", 0),
-            vectors=self.vectors.count(),
+            vectors=self._vector_count(),
             cached_embeddings=counts.get("cached_embeddings", 0),
             lexical_generation=lexical.generation if lexical else -1,
             manifest_generation=self.docstore.generation,
@@ -393,3 +442,19 @@ class Index:
             by_status=self.docstore.count_by("status"),
             embedding_backend=self.recorded_backend() or self.embedder.backend,
         )
+
+
+def open_manifest(index_dir: Path) -> DocStore:
+    """The manifest, or an error naming it when it is not a readable manifest."""
+    path = Path(index_dir) / MANIFEST_NAME
+    try:
+        store = DocStore(path)
+        store.check()
+    except sqlite3.DatabaseError as exc:
+        raise IndexDamagedError(
+            f"the manifest {path} is damaged ({exc}). It is the index's record of every "
+            f"document and chunk, so it cannot be rebuilt from the other parts: rebuild the "
+            f"index from the sources with `cliniq ingest SOURCES --rebuild --index {index_dir}` "
+            f"(`cliniq index check --index {index_dir}` lists every part)"
+        ) from exc
+    return store

@@ -159,8 +159,11 @@ def test_server_unreachable_is_a_clear_error(settings, embedder):
 
     settings.store.host = "127.0.0.1"
     settings.store.port = free_port()
+    index = Index(settings, embedder)  # the lexical half can still answer
     with pytest.raises(StoreUnavailableError, match="chroma run"):
-        Index(settings, embedder)
+        index.vectors.count()
+    assert index.query_dense("iron", 5) == []
+    assert f"127.0.0.1:{settings.store.port}" in index.vector_fault
 
 
 def test_token_rerank_reorders_only_the_head_by_fused_score_plus_token_match(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from urllib.parse import quote
 
-from assistant.render import pages_label, reference_line
+from assistant.render import inert_links, pages_label, reference_line
 from assistant.types import Answer, Citation, Reference, Section, Sentence
 from ingest.chunking import split_sentences
 from ingest.types import Chunk
@@ -35,7 +35,12 @@ class Block:
 
 
 def escape(text: str) -> str:
-    """Source text shown as written: a '$' or '*' in a guideline must not turn into formatting."""
+    """Source or model text shown as written: a '$' or '*' in a guideline must not turn into
+    formatting, and a web address in it is text, never a link (only references link out)."""
+    return inert_links(_escape_markup(text))
+
+
+def _escape_markup(text: str) -> str:
     out = _LIST_START.sub(r"\1\\\2", _SPECIAL.sub(r"\\\1", text))
     return "\\" + out if out.startswith(("#", ">", "+", "-")) else out
 
@@ -124,7 +129,7 @@ def abstention_markdown(section: Section, nearest_topics: list[str]) -> str:
 
 
 def _link(label: str, href: str) -> str:
-    return f"[{escape(label)}]({href})"
+    return f"[{_escape_markup(label)}]({href})"
 
 
 def reference_links(ref: Reference) -> list[tuple[str, str]]:
