@@ -81,7 +81,8 @@ def to_markdown(answer: Answer) -> str:
     if answer.references:
         lines.append("## References")
         lines.extend(
-            f"{r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}" for r in answer.references
+            f"{r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}"
+            for r in answer.references
         )
         lines.append("")
     if answer.disclaimer:
@@ -126,7 +127,8 @@ def to_text(answer: Answer) -> str:
     if answer.references:
         lines.append("REFERENCES")
         lines.extend(
-            f"  {r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}" for r in answer.references
+            f"  {r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}"
+            for r in answer.references
         )
         lines.append("")
     if answer.disclaimer:

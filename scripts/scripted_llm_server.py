@@ -6,7 +6,8 @@ advance. The script is JSON: ``{"rules": [...]}``. The first rule whose ``match`
 request's user message (a rule without ``match`` matches everything) decides the reply:
 
 - ``reply``: the message text; ``{passage:WORDS}`` becomes the number of the first numbered
-  passage that contains WORDS (case-insensitive), ``{passage_text:WORDS}`` that passage's text;
+  passage that contains WORDS (case-insensitive), ``{passage_text:WORDS}`` that passage's text,
+  ``{passage_sentence:WORDS}`` its first sentence;
 - ``status``: an HTTP status other than 200, with an OpenAI-style error body;
 - ``delay_s``: seconds to wait before answering (a slow model);
 - ``raw``: a body sent as it is, instead of a chat completion (a garbled reply).
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 _PASSAGE = re.compile(r'<passage number="(\d+)"[^>]*>\n(.*?)</passage>', re.S)
-_SLOT = re.compile(r"\{(passage|passage_text):([^}]+)\}")
+_SLOT = re.compile(r"\{(passage|passage_text|passage_sentence):([^}]+)\}")
 
 
 def passages(user: str) -> dict[int, str]:
@@ -47,7 +48,10 @@ def fill(template: str, user: str) -> str:
         if not hits:
             return ""
         lines = found[hits[0]].strip().split("\n")
-        return " ".join(lines[3:]).strip()  # after Source / Title / Section
+        text = " ".join(lines[3:]).strip()  # after Source / Title / Section
+        if match.group(1) == "passage_sentence":
+            return re.split(r"(?<=[.!?])\s", text)[0]
+        return text
 
     return _SLOT.sub(slot, template)
 

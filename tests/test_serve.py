@@ -32,6 +32,7 @@ from assistant.service import (
 from assistant.types import Answer, Section, Sentence, SentenceKind
 from assistant.understand import QuestionError
 
+UNCITED = "Every patient should also drink more water."
 QUESTION = "What is the first-line treatment for restless legs syndrome?"
 KEY = "test-key-123"
 
@@ -282,13 +283,21 @@ def test_native_routes(live):
 def test_cliniq_llm_unreachable_then_a_real_scripted_model(live, llm_port, tmp_path):
     body = {"model": "cliniq-llm", "messages": [{"role": "user", "content": QUESTION}]}
     down = httpx.post(live + "/v1/chat/completions", json=body, headers=auth(), timeout=180)
-    assert down.status_code == 503
-    error = down.json()["error"]
-    assert error["code"] == "llm_unavailable" and "CLINIQ_LLM__BASE_URL" in error["message"]
+    assert down.status_code == 200, down.text
+    offline = Answer.model_validate(down.json()[EXTRA_FIELD])
+    assert offline.system == "cliniq-offline" and not offline.abstained
+    notices = [s.text for s in offline.all_sentences() if "was not used" in s.text]
+    assert len(notices) == 1 and f"127.0.0.1:{llm_port}" in notices[0]
 
-    script = REPO_ROOT / "tests" / "servers" / "scripted_llm.py"
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            {"rules": [{"reply": "{passage_sentence:restless} [{passage:restless}]\n\n" + UNCITED}]}
+        )
+    )
+    script = REPO_ROOT / "scripts" / "scripted_llm_server.py"
     with serving(
-        [sys.executable, str(script), str(llm_port)],
+        [sys.executable, str(script), "--port", str(llm_port), "--script", str(rules)],
         tmp_path / "llm.log",
         answers_http(f"http://127.0.0.1:{llm_port}/v1/models"),
         "scripted model server",
@@ -302,7 +311,7 @@ def test_cliniq_llm_unreachable_then_a_real_scripted_model(live, llm_port, tmp_p
     assert answer.system == "cliniq-llm" and not answer.abstained
     shown = [s for s in answer.all_sentences() if s.kind is not SentenceKind.note]
     assert shown and all(s.citations and s.verified for s in shown)
-    assert "[1]" in content and "drink more water" not in content
+    assert "[1]" in content and UNCITED not in content
     assert "1 without a citation" in content
 
 
