@@ -228,8 +228,13 @@ def load_questions(sets: dict[str, Any], names: list[str], sides: list[str]) -> 
                 )
     if "medquad_clinician" in names:
         for case in _yaml(DATA / "medquad_clinician.yaml")["cases"]:
-            s = side_of("medquad_clinician", case["answering_document"])
+            covered = case.get("answerable", True)
+            key = case["answering_document"] if covered else case["condition"]
+            s = side_of("medquad_clinician", key)
             if s not in sides:
+                continue
+            if not covered:
+                qs.append(Question("medquad_clinician", case["id"], s, case["user_input"], False))
                 continue
             rec = records[case["reference_record"]]
             doc = medquad_id(rec["collection"], str(rec["doc_id"]))
