@@ -941,6 +941,90 @@ class TopPassagesRecall(ReferenceRecall):
         return "\n".join(p.text for p in _retrieved(answer)[: self.k])
 
 
+class FirstScreenContent(_CoveredMetric):
+    """Gold content in what the reader sees first: the gold span contained (``gold_span``),
+    else the reference's content words found (``content_recall``). The first screen is the
+    answer's ``first_screen`` when the system gives one, else all its content sentences. A
+    refusal shows nothing and scores 0."""
+
+    name = "first_screen_content"
+    description = "gold span in the first screen, else reference content words found there"
+    aggregation = "macro"
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if sample.expectations is not None and not (
+            sample.expectations.gold_span or sample.reference
+        ):
+            out.append("a 'gold_span' or a reference answer")
+        return out
+
+    @staticmethod
+    def screen(answer: AnswerRecord) -> tuple[str, str]:
+        if answer.abstained:
+            return "", "refusal"
+        if answer.first_screen is not None:
+            return answer.first_screen, "first_screen"
+        return "\n".join(c.text for c in answer.claims), "all content sentences"
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None and sample.expectations is not None
+        text, source = self.screen(sample.answer)
+        words = len(text.split())
+        span = sample.expectations.gold_span
+        if span:
+            found = normalize_text(span) in normalize_text(text)
+            return SampleScore(
+                value=float(found),
+                numerator=float(found),
+                denominator=1,
+                steps={"screen": source, "words": words, "gold_span": span, "found": found},
+            )
+        assert sample.reference
+        value, found_n, total, missing = content_recall(sample.reference, text)
+        if value is None:
+            return SampleScore(skipped="needs a reference with content words")
+        return SampleScore(
+            value=value,
+            numerator=found_n,
+            denominator=total,
+            steps={"screen": source, "words": words, "reference_words": total, "found": found_n},
+            details=[{"missing_words": missing}] if value < 1 else [],
+        )
+
+
+class ForeignCitations(Metric):
+    """Documents an answer cites outside the case's ``acceptable_documents`` (count; 0 is the
+    goal). A guideline case lists every guideline on its subject, so a second guideline on
+    the same subject is not foreign; one on another subject is."""
+
+    name = "foreign_citations"
+    description = "cited documents outside the case's acceptable documents (count)"
+    aggregation = "sum"
+    higher_is_better = False
+    unit = "count"
+
+    def missing(self, sample: Sample) -> list[str]:
+        out = super().missing(sample)
+        if sample.expectations is None or not sample.expectations.acceptable_documents:
+            out.append("'acceptable_documents' in the case")
+        return out
+
+    def _score(self, sample: Sample) -> SampleScore:
+        assert sample.answer is not None and sample.expectations is not None
+        acceptable = set(sample.expectations.acceptable_documents)
+        cited = _cited_documents(sample.answer)
+        foreign = [d for d in cited if d not in acceptable]
+        details = [{"category": "cites a document on another subject", "foreign": foreign}]
+        return SampleScore(
+            value=float(len(foreign)),
+            numerator=float(len(foreign)),
+            denominator=1,
+            steps={"cited_documents": cited, "foreign": foreign},
+            details=details if foreign else [],
+        )
+
+
 _CITATION_TAIL = re.compile(r"(\s*\[\d+(?:\s*[,;\u2013-]\s*\d+)*\])+\s*$")
 _LEAD_IN_END = re.compile(
     r"(?i)(:|\b(include|includes|including|such as|as follows|the following|following|e\.g|"
@@ -1022,6 +1106,8 @@ def general_metrics() -> list[Metric]:
         ReferenceRecall(),
         TopPassagesRecall(1),
         TopPassagesRecall(3),
+        FirstScreenContent(),
+        ForeignCitations(),
         SummaryDefects(),
     ]
 
@@ -1032,6 +1118,7 @@ CATEGORY_METRICS = (
     "refused_rate",
     "answering_document_cited",
     "reference_recall",
+    "foreign_citations",
     "summary_defects",
 )
 

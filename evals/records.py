@@ -76,6 +76,11 @@ class AnswerRecord(BaseModel):
     abstention_reason: str | None = None
     normalization: NormalizationRecord | None = None
     latency_ms: float | None = None
+    first_screen: str | None = Field(
+        default=None,
+        description="What the reader sees before expanding anything (cliniq: the answer's "
+        "first_screen_text()); None when the system does not say: then every claim counts.",
+    )
     error: str | None = Field(default=None, description="Set when the system raised instead.")
 
     def passage(self, passage_id: str) -> PassageRecord | None:
@@ -152,7 +157,16 @@ def from_answer(
         abstention_reason=answer.abstention_reason,
         normalization=normalization,
         latency_ms=latency_ms if latency_ms is not None else answer.timings_ms.get("total_ms"),
+        first_screen=_first_screen(answer),
     )
+
+
+def _first_screen(answer: Answer) -> str | None:
+    """``Answer.first_screen_text()`` where the answer type has it (a refusal shows none)."""
+    method = getattr(answer, "first_screen_text", None)
+    if answer.abstained or not callable(method):
+        return None
+    return str(method())
 
 
 def passage_record(chunk: Chunk, rank: int) -> PassageRecord:

@@ -75,6 +75,15 @@ class Expectations(BaseModel):
         default=None,
         description="The document the question was taken from: a content sentence must cite it.",
     )
+    acceptable_documents: list[str] = Field(
+        default_factory=list,
+        description="Every document on the question's subject (a guideline case: every guideline "
+        "on it); citing any other is a foreign citation.",
+    )
+    gold_span: str | None = Field(
+        default=None,
+        description="A short answer the first screen must contain (e.g. an expert's answer span).",
+    )
 
     @field_validator("must_include", mode="before")
     @classmethod
@@ -116,6 +125,8 @@ class Expectations(BaseModel):
             or self.expected_normalization
             or self.answerable is not None
             or self.answering_document is not None
+            or bool(self.acceptable_documents)
+            or self.gold_span is not None
         )
 
     def merged(self, other: Expectations) -> Expectations:
@@ -129,6 +140,8 @@ class Expectations(BaseModel):
             expected_normalization=other.expected_normalization or self.expected_normalization,
             answerable=other.answerable if other.answerable is not None else self.answerable,
             answering_document=other.answering_document or self.answering_document,
+            acceptable_documents=other.acceptable_documents or self.acceptable_documents,
+            gold_span=other.gold_span or self.gold_span,
         )
 
 

@@ -43,7 +43,7 @@ from ingest.types import Chunk, Document
 from ingest.vectors import drop_embedded
 
 # Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
-CHUNK_FORMAT = "4"  # 4: published guidelines read as such (pages, grades), lists kept whole
+CHUNK_FORMAT = "5"  # 5: article headers are metadata; page furniture recognised by shape
 
 
 class Progress(Protocol):

@@ -92,6 +92,7 @@ class Document(BaseModel):
     pmid: str | None = None
     url: str | None = None
     citation: str | None = Field(default=None, description="e.g. 'Sleep Med. 2016;21:1-11'.")
+    license: str | None = Field(default=None, description="Licence the source states.")
     status: DocStatus = DocStatus.current
     superseded_by: str | None = Field(default=None, description="Id of the newer document.")
     strength_scale: str | None = Field(
@@ -106,7 +107,11 @@ class Document(BaseModel):
     @model_validator(mode="after")
     def _fill_hash(self) -> Document:
         if not self.content_hash:
-            meta = self.model_dump_json(exclude={"content_hash", "text", "source_path"})
+            # An unset licence is left out, so documents hashed before it existed keep their hash.
+            skip = {"content_hash", "text", "source_path"} | (
+                {"license"} if not self.license else set()
+            )
+            meta = self.model_dump_json(exclude=skip)
             self.content_hash = sha256_hex(meta + "\x1f" + self.text)
         return self
 

@@ -322,6 +322,8 @@ def case_for(suite: str, page: Page, rec: dict[str, Any], *, covered: bool, rewo
     }
     if covered:
         case["answering_document"] = page.id
+        # No other page of the condition is indexed: citing any other page is foreign.
+        case["acceptable_documents"] = [page.id]
         case["reference_record"] = f"{rec['collection']}/{rec['qid']}"
     return case
 

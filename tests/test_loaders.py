@@ -289,7 +289,9 @@ def test_medquad_full_jsonl_loads_quickly() -> None:
     assert [str(p).split(": ", 1)[1] for p in result.problems] == [
         "document 2_GARD_QA/0002079 has no answered questions; skipped"
     ]
-    assert sum(d.text.count("\n## ") + 1 for d in docs.values()) == 16407  # answered pairs
+    # 16,407 answered pairs; three National Cancer Institute "research" answers are only the
+    # clinical-trial paragraphs that site prints on most of its pages: furniture, nothing left.
+    assert sum(d.text.count("\n## ") + 1 for d in docs.values()) == 16404
     assert "medquad-9-cdc-qa-0000397" in docs  # doc_id missing: taken from the qid
     assert all(d.doc_type is DocType.patient_info and d.url for d in docs.values())
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from ingest.errors import LoaderError
+from ingest.loaders.boilerplate import interface_sentence, link_dense, single_sentence
 from ingest.settings import IngestSettings
 from ingest.types import Document
 
@@ -320,8 +321,11 @@ def drop_duplicate_phrases(text: str) -> str:
 
 def is_boilerplate_line(line: str) -> bool:
     """DOIs, 'Downloaded from', 'Updated information and services ...', author lists and
-    affiliations: text of the journal page, never a passage to cite."""
+    affiliations: text of the journal page, never a passage to cite. On any site, also a line
+    of web addresses or a one-sentence line about the page itself (``loaders.boilerplate``)."""
     if BOILERPLATE_LINE_RE.search(line) or _EMAIL_RE.search(line):
+        return True
+    if link_dense(line) or (single_sentence(line) and interface_sentence(line)):
         return True
     authors = len(_AUTHOR_RE.findall(line))
     if authors >= 2 or (authors and re.search(r"\b(?:authors of|on behalf of)\b", line, re.I)):

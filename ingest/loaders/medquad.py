@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest.errors import LoaderError
 from ingest.loaders._common import LoadProblem, LoadResult, slugify
+from ingest.loaders.boilerplate import repeated_paragraphs, strip_interface
 from ingest.types import DocType, Document
 
 MEDQUAD_REFERENCE = "MedQuAD, Ben Abacha & Demner-Fushman, BMC Bioinformatics 2019;20:511"
@@ -81,7 +82,11 @@ class _Page:
             self.focuses.append(text)
 
     def add_pair(self, question: object, answer: object) -> None:
-        cleaned = clean_answer(str(answer or ""))
+        cleaned = "\n\n".join(
+            kept
+            for p in clean_answer(str(answer or "")).split("\n\n")
+            if (kept := strip_interface(p))
+        )
         if cleaned:
             q = clean_question(str(question or "")) or "Question"
             self.pairs.append((q, cleaned))
@@ -166,6 +171,7 @@ def load_medquad_jsonl(path: Path, text: str) -> LoadResult:
         if problem:
             result.problems.append(LoadProblem(str(path), problem, number))
 
+    _drop_furniture(list(pages.values()))
     for page in pages.values():
         if page.pairs:
             result.documents.append(page.to_document(path))
@@ -183,6 +189,30 @@ def load_medquad_jsonl(path: Path, text: str) -> LoadResult:
         shown = "; ".join(str(p) for p in result.problems[:3])
         raise LoaderError(path, f"no documents could be loaded: {shown}")
     return result
+
+
+def _drop_furniture(pages: list[_Page]) -> None:
+    """Paragraphs printed on at least half of one site's pages (``repeated_paragraphs``)."""
+    by_source: dict[str, list[_Page]] = {}
+    for page in pages:
+        by_source.setdefault(page.collection, []).append(page)
+    for group in by_source.values():
+        split = [[a.split("\n\n") for _, a in page.pairs] for page in group]
+        titled = [
+            (page.focuses[0] if page.focuses else "", [p for ps in answers for p in ps])
+            for page, answers in zip(group, split, strict=True)
+        ]
+        masks = repeated_paragraphs(titled)
+        for page, answers, mask in zip(group, split, masks, strict=True):
+            if not any(mask):
+                continue
+            flags = iter(mask)
+            pairs = []
+            for (question, _), paragraphs in zip(page.pairs, answers, strict=True):
+                kept = [p for p in paragraphs if not next(flags)]
+                if kept:
+                    pairs.append((question, "\n\n".join(kept)))
+            page.pairs = pairs
 
 
 def _add_record(pages: dict[tuple[str, str], _Page], record: dict, number: int) -> str | None:
