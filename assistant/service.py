@@ -130,9 +130,17 @@ class Cliniq:
         self.check_model(model)
         self.check_question(question)
         with self._lock:
-            answerer = self._llm_assistant() if model == "cliniq-llm" else self.assistant
-            session = self._replay(history)
-            return answerer.ask(question, session=session)  # type: ignore[attr-defined]
+            return self._answer(question, self._replay(history), model)
+
+    def ask_in(self, question: str, session: Session, *, model: str = "cliniq") -> Answer:
+        """Answer ``question`` within a conversation the caller keeps (the chat page's)."""
+        self.check_model(model)
+        with self._lock:
+            return self._answer(question, session, model)
+
+    def _answer(self, question: str, session: Session, model: str) -> Answer:
+        answerer = self._llm_assistant() if model == "cliniq-llm" else self.assistant
+        return answerer.ask(question, session=session)  # type: ignore[attr-defined]
 
     def check_model(self, model: str) -> None:
         if model not in MODELS:

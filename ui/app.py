@@ -211,7 +211,7 @@ def answer_question(engine: Engine, question: str, use_llm: bool) -> Exchange:
     unreachable model. Anything else is a bug and is left to surface."""
     chat = conversation()
     try:
-        answer = engine.ask(question, chat.session, llm=use_llm)
+        answer = engine.ask_in(question, chat.session, model="cliniq-llm" if use_llm else "cliniq")
     except CliniqError as exc:  # QuestionError included
         return Exchange(question, error=_sentence(str(exc)))
     return Exchange(question, answer=answer)

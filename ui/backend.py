@@ -7,7 +7,6 @@ model takes seconds to load) and one ``Conversation`` per browser session.
 from __future__ import annotations
 
 import os
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import ingest  # noqa: F401  (offline hub and pinned threads, before torch loads)
 from assistant.conversation import Session
 from assistant.engine import Assistant
+from assistant.service import Cliniq
 from assistant.types import Answer
 from ingest.settings import Settings
 from ingest.store import IndexStats
@@ -80,36 +80,13 @@ def probe_llm(base_url: str, api_key: str = "", timeout_s: float = 1.0) -> LLMSt
     return LLMStatus(True, f"a model server answers at {base_url}")
 
 
-class Engine:
-    """The answerers of one process. They share the model, the index and the lexicon, and
-    questions take turns: the embedder and the index are not meant for concurrent use."""
+class Engine(Cliniq):
+    """The process's answerers (the same ``Cliniq`` the server and MCP tools use), with the
+    index's figures the sidebar shows. Questions take turns behind its lock."""
 
     def __init__(self, settings: Settings, assistant: Assistant | None = None) -> None:
-        self.settings = settings
-        self.assistant = assistant or Assistant(settings)
+        super().__init__(settings, assistant)
         self.stats: IndexStats = self.assistant.index.stats()
-        self._lock = threading.Lock()
-        self._llm: object | None = None
-
-    def ask(self, question: str, session: Session, *, llm: bool = False) -> Answer:
-        with self._lock:
-            answerer = self._llm_assistant() if llm else self.assistant
-            return answerer.ask(question, session=session)  # type: ignore[attr-defined]
-
-    def _llm_assistant(self) -> object:
-        """Built on first use, from the parts already loaded."""
-        if self._llm is None:
-            from assistant.generate import LLMAssistant
-
-            base = self.assistant
-            self._llm = LLMAssistant(
-                self.settings,
-                index=base.index,
-                embedder=base.embedder,
-                lexicon=base.lexicon,
-                verifier=base.verifier,
-            )
-        return self._llm
 
 
 @dataclass
