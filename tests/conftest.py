@@ -190,3 +190,23 @@ def served_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     report = ingest_paths(files, settings, embedder=embedder)
     assert not report.skipped, report.skipped
     return settings.store.index_dir
+
+
+@pytest.fixture(scope="module")
+def scripted_llm(tmp_path_factory) -> Iterator[tuple[str, Path]]:
+    """The scripted OpenAI-compatible server (scripts/scripted_llm_server.py), a real process on
+    127.0.0.1, with no rules yet: (base_url, the rules file a test writes)."""
+    import json
+    import sys
+
+    work = tmp_path_factory.mktemp("scripted-llm")
+    script = work / "rules.json"
+    script.write_text(json.dumps({"rules": []}))
+    port = free_port()
+    command = [
+        sys.executable, str(REPO_ROOT / "scripts" / "scripted_llm_server.py"),
+        "--port", str(port), "--script", str(script), "--log", str(work / "requests.jsonl"),
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    with serving(command, work / "server.log", answers_http(url + "/models"), "scripted LLM"):
+        yield url, script

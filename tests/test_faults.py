@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS_DIR, REPO_ROOT, answers_http, free_port, serving
+from conftest import CORPUS_DIR, REPO_ROOT, answers_http, free_port
 from typer.testing import CliRunner
 
 from assistant.cli import app
@@ -95,22 +95,6 @@ def small_index(tmp_path_factory, embedder) -> Settings:
     report = ingest_paths([copy_docs(root / "docs", DOCS)], settings, embedder=embedder)
     assert not report.skipped and report.documents_added == len(DOCS)
     return settings
-
-
-@pytest.fixture(scope="module")
-def scripted_llm(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """The scripted OpenAI-compatible server, a real process on 127.0.0.1: (base_url, script)."""
-    work = tmp_path_factory.mktemp("scripted-llm")
-    script = work / "rules.json"
-    script.write_text(json.dumps({"rules": []}))
-    port = free_port()
-    command = [
-        sys.executable, str(REPO_ROOT / "scripts" / "scripted_llm_server.py"),
-        "--port", str(port), "--script", str(script), "--log", str(work / "requests.jsonl"),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    with serving(command, work / "server.log", answers_http(url + "/models"), "scripted LLM"):
-        yield url, script
 
 
 def use_rules(script: Path, *rules: dict) -> None:

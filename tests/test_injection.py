@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,24 +52,9 @@ def injected_index(tmp_path_factory, embedder) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    work = tmp_path_factory.mktemp("injection-llm")
-    script = work / "rules.json"
-    script.write_text(json.dumps({"rules": []}))
-    port = free_port()
-    command = [
-        sys.executable, str(REPO_ROOT / "scripts" / "scripted_llm_server.py"),
-        "--port", str(port), "--script", str(script), "--log", str(work / "requests.jsonl"),
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    with serving(command, work / "server.log", answers_http(url + "/models"), "scripted LLM"):
-        yield url, script
-
-
-@pytest.fixture(scope="module")
-def llm(injected_index, server, embedder) -> LLMAssistant:
+def llm(injected_index, scripted_llm, embedder) -> LLMAssistant:
     settings = injected_index.model_copy(deep=True)
-    settings.llm = LLMSettings(base_url=server[0], model="scripted", timeout_s=30)
+    settings.llm = LLMSettings(base_url=scripted_llm[0], model="scripted", timeout_s=30)
     return LLMAssistant(settings, embedder=embedder)
 
 
@@ -79,8 +63,8 @@ def answer_to(llm: LLMAssistant, script: Path, reply: str):
     return llm.ask(QUESTION)
 
 
-def test_passages_go_to_the_model_as_quoted_data(llm, server):
-    _, script = server
+def test_passages_go_to_the_model_as_quoted_data(llm, scripted_llm):
+    _, script = scripted_llm
     answer_to(llm, script, TRUE_SENTENCE)
     log = Path(script).parent / "requests.jsonl"
     request = json.loads(log.read_text().splitlines()[-1])
@@ -93,8 +77,8 @@ def test_passages_go_to_the_model_as_quoted_data(llm, server):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_an_obeyed_injection_changes_nothing_but_a_cited_quote(llm, server, case):
-    _, script = server
+def test_an_obeyed_injection_changes_nothing_but_a_cited_quote(llm, scripted_llm, case):
+    _, script = scripted_llm
     baseline = answer_to(llm, script, TRUE_SENTENCE)
     assert baseline.system == "cliniq-llm" and not baseline.abstained
     answer = answer_to(llm, script, TRUE_SENTENCE + "\n" + case.reply)
@@ -136,7 +120,7 @@ chromium_browser = chromium_fixture  # Chromium and its driver, or a skip saying
 
 @pytest.mark.integration
 def test_the_ui_shows_model_text_as_text_in_chromium(
-    injected_index, server, chromium_browser, tmp_path, monkeypatch
+    injected_index, scripted_llm, chromium_browser, tmp_path, monkeypatch
 ):
     """The LLM answerer in the Streamlit app, in headless Chromium: the model obeyed the
     planted instruction (a link, HTML, the copied instruction); the page has no link to the
@@ -146,7 +130,7 @@ def test_the_ui_shows_model_text_as_text_in_chromium(
     from selenium.webdriver.support.ui import WebDriverWait
     from test_ui import APP, APP_TIMEOUT_S, _browser
 
-    url, script = server
+    url, script = scripted_llm
     by_name = {c.name: c.reply for c in CASES}
     reply = "\n".join(
         [TRUE_SENTENCE]
