@@ -17,7 +17,9 @@ Side = Literal["dev", "heldout"]
 T = TypeVar("T")
 
 
-def side(set_name: str, key: str, *, salt: str = SALT, heldout_share: float = HELDOUT_SHARE) -> Side:
+def side(
+    set_name: str, key: str, *, salt: str = SALT, heldout_share: float = HELDOUT_SHARE
+) -> Side:
     """The side of one item: ``heldout`` for about `heldout_share` of the keys of a set."""
     digest = hashlib.sha256(f"{salt}:{set_name}:{key}".encode()).hexdigest()
     return "heldout" if int(digest[:12], 16) / 16**12 < heldout_share else "dev"
