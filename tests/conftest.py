@@ -149,34 +149,44 @@ def write_doc(directory: Path, doc_id: str, body: str, **front: object) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def served_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
-    """One small real index for the tests that start servers: four bundled corpus documents and
-    a two-page PDF (so passages carry a page). Built once per session."""
+def make_pdf(path: Path, pages: list[list[str]], title: str | None = None) -> Path:
+    """A PDF with a text layer: one list of lines per page."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen import canvas
 
-    from ingest.pipeline import ingest_paths
-
-    root = tmp_path_factory.mktemp("served")
-    pdf_path = root / "docs" / "urate-guide.pdf"
-    pdf_path.parent.mkdir()
-    pdf = canvas.Canvas(str(pdf_path), pagesize=A4)
-    pdf.setTitle("Urate lowering in recurrent gout: a practice guide")
-    for lines in (
-        ["Urate lowering in recurrent gout", "Scope", "This guide covers adults with gout."],
-        [
-            "Treatment",
-            "Allopurinol is the first-line urate-lowering drug for recurrent gout flares.",
-            "The serum urate target is below 6 mg/dL during urate-lowering therapy.",
-        ],
-    ):
+    pdf = canvas.Canvas(str(path), pagesize=A4)
+    if title:
+        pdf.setTitle(title)
+    for lines in pages:
         y = 800
         for line in lines:
             pdf.drawString(72, y, line)
             y -= 16
         pdf.showPage()
     pdf.save()
+    return path
+
+
+@pytest.fixture(scope="session")
+def served_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """One small real index for the tests that start servers: four bundled corpus documents and
+    a two-page PDF (so passages carry a page). Built once per session."""
+    from ingest.pipeline import ingest_paths
+
+    root = tmp_path_factory.mktemp("served")
+    (root / "docs").mkdir()
+    pdf_path = make_pdf(
+        root / "docs" / "urate-guide.pdf",
+        [
+            ["Urate lowering in recurrent gout", "Scope", "This guide covers adults with gout."],
+            [
+                "Treatment",
+                "Allopurinol is the first-line urate-lowering drug for recurrent gout flares.",
+                "The serum urate target is below 6 mg/dL during urate-lowering therapy.",
+            ],
+        ],
+        title="Urate lowering in recurrent gout: a practice guide",
+    )
     settings = Settings()
     settings.store.index_dir = root / "index"
     settings.lexicon_dir = CORPUS_DIR / "lexicon"

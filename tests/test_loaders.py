@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import shared_dataset, write_doc
+from conftest import make_pdf, shared_dataset, write_doc
 
 from ingest.chunking import chunk_document
 from ingest.errors import LoaderError, UnsupportedFileType
@@ -21,23 +21,6 @@ from ingest.types import DocStatus, DocType
 
 RLS_XML = ("medquad", "raw_restless_legs_xml")
 BIG = IngestSettings(max_file_bytes=100_000_000)
-
-
-def make_pdf(path: Path, pages: list[list[str]], title: str | None = None) -> Path:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    pdf = canvas.Canvas(str(path), pagesize=A4)
-    if title:
-        pdf.setTitle(title)
-    for lines in pages:
-        y = 800
-        for line in lines:
-            pdf.drawString(72, y, line)
-            y -= 16
-        pdf.showPage()
-    pdf.save()
-    return path
 
 
 # -- Markdown --------------------------------------------------------------------------------------
