@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import yaml
 
+from ingest.errors import CliniqError
+
 REGISTRY_PATH = Path(__file__).with_name("grading_systems.yaml")
 
 
@@ -41,7 +43,7 @@ class Grade:
         return f"{self.strength}; {self.certainty}" if self.certainty else self.strength
 
 
-class RegistryError(ValueError):
+class RegistryError(CliniqError, ValueError):
     """The registry file is malformed; the message names the file, system and field."""
 
 

@@ -384,3 +384,20 @@ def test_a_missing_registry_file_in_the_settings_is_named(
     monkeypatch.setenv("CLINIQ_INGEST__GRADING_REGISTRIES", json.dumps([str(missing)]))
     with pytest.raises(RegistryError, match=r"nowhere\.yaml.*CLINIQ_INGEST__GRADING_REGISTRIES"):
         read_grade("Offer it (strong recommendation).")
+
+
+def test_ingest_with_a_missing_registry_file_stops_with_one_clear_line(
+    tmp_path, monkeypatch, fresh_registry
+) -> None:
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    missing = tmp_path / "nowhere.yaml"
+    monkeypatch.setenv("CLINIQ_INGEST__GRADING_REGISTRIES", json.dumps([str(missing)]))
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\nOffer it (strong recommendation).\n")
+    result = CliRunner().invoke(app, ["ingest", str(page), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 2
+    assert "nowhere.yaml" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "index").exists() or not any((tmp_path / "index").iterdir())
