@@ -5,7 +5,8 @@ certainty (also as codes "1B" and symbols ⊕⊕◯◯), CDC category A / B with
 USPSTF A-D / I, ACC/AHA class and level of evidence, Oxford/SIGN/RCOG letters, AAN levels,
 NICE's defined verbs, good practice points, consensus statements. Every system is described
 in `grading_systems.yaml` (how its labels are printed, how they rank, what says "against"); this
-module only runs that description. Adding a system is adding an entry to the file.
+module only runs that description. Adding a system is adding an entry to the file, or to a file
+of one's own named in the settings.
 
 The source's words are kept for display; a rank is used only to sort strongest first. A label
 that cannot be read is no grade: a statement is never given a grade it does not print.
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from ingest.errors import CliniqError
 
 REGISTRY_PATH = Path(__file__).with_name("grading_systems.yaml")
 
@@ -40,7 +43,7 @@ class Grade:
         return f"{self.strength}; {self.certainty}" if self.certainty else self.strength
 
 
-class RegistryError(ValueError):
+class RegistryError(CliniqError, ValueError):
     """The registry file is malformed; the message names the file, system and field."""
 
 
@@ -274,8 +277,15 @@ def _compile(where: str, what: str, pattern: object, flags: int = 0) -> re.Patte
 
 @cache
 def registry() -> Registry:
-    """The packaged registry, compiled once."""
-    return Registry.from_files(REGISTRY_PATH)
+    """The packaged registry plus the settings' extra files (``CLINIQ_INGEST__GRADING_REGISTRIES``),
+    compiled once per process: ranks are looked up per statement, far too often to re-read."""
+    from ingest.settings import Settings
+
+    extra = Settings().ingest.grading_registries
+    try:
+        return Registry.from_files(REGISTRY_PATH, *extra)
+    except RegistryError as exc:
+        raise RegistryError(f"{exc} (named in CLINIQ_INGEST__GRADING_REGISTRIES)") from None
 
 
 def strength_rank(strength: str | None) -> int:

@@ -35,6 +35,7 @@ from ingest.errors import (
     StoreUnavailableError,
     out_of_space,
 )
+from ingest.grading import registry
 from ingest.loaders import iter_files, load_file_result
 from ingest.settings import Settings
 from ingest.store import INPUT_FORMAT, MANIFEST_NAME, Index, chunk_metadata, embedding_input
@@ -161,6 +162,7 @@ def ingest_paths(
 ) -> IngestReport:
     progress = progress or _NoProgress()
     started = time.perf_counter()
+    registry()  # a bad extra grading file stops the run here, before anything is written
     lock = acquire_lock(settings)
     try:
         if rebuild:

@@ -96,6 +96,12 @@ class IngestSettings(_Section):
     lock_timeout_s: float = Field(
         default=0.0, ge=0, description="How long a second ingest waits for the index lock."
     )
+    grading_registries: list[Path] = Field(
+        default_factory=list,
+        description="Extra grading-system files (same format as ingest/grading_systems.yaml), "
+        "read after the packaged one: a publisher's grades are taught without code. As JSON, "
+        "e.g. CLINIQ_INGEST__GRADING_REGISTRIES='[\"my_grades.yaml\"]'.",
+    )
 
 
 class RetrievalSettings(_Section):

@@ -7,6 +7,8 @@ chunk: statement, direction, strength and certainty in the source's own words, i
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ingest.chunking import chunk_document
@@ -304,24 +306,27 @@ def test_listed_ungraded_statements_are_kept_as_ungraded_recommendations() -> No
     assert [(r.id, r.strength) for r in recs] == [("5.1", "not graded"), ("5.2", "not graded")]
 
 
+STARS_REGISTRY = (
+    "systems:\n"
+    "  - name: Example stars\n"
+    "    labels:\n"
+    "      - position: after\n"
+    "        pattern: '\\[(?P<n>[1-3]) stars?\\]'\n"
+    "        strength: '{n}'\n"
+    "        map: {n: {'3': three stars, '2': two stars, '1': one star}}\n"
+    "    strength_ranks:\n"
+    "      - {match: 'three stars', rank: 4}\n"
+    "      - {match: 'one star', rank: 1}\n"
+    "    against: ['one star']\n"
+)
+
+
 def test_a_grading_system_is_added_by_data_only(tmp_path) -> None:
     from ingest.grading import REGISTRY_PATH, Registry
     from ingest.loaders.guideline import Line, find_recommendations
 
     extra = tmp_path / "extra.yaml"
-    extra.write_text(
-        "systems:\n"
-        "  - name: Example stars\n"
-        "    labels:\n"
-        "      - position: after\n"
-        "        pattern: '\\[(?P<n>[1-3]) stars?\\]'\n"
-        "        strength: '{n}'\n"
-        "        map: {n: {'3': three stars, '2': two stars, '1': one star}}\n"
-        "    strength_ranks:\n"
-        "      - {match: 'three stars', rank: 4}\n"
-        "      - {match: 'one star', rank: 1}\n"
-        "    against: ['one star']\n"
-    )
+    extra.write_text(STARS_REGISTRY)
     text = "Clinicians should measure ferritin before treating fatigue [3 stars]."
     assert read_grade(text) is None  # unknown to the packaged registry
     reg = Registry.from_files(REGISTRY_PATH, extra)
@@ -342,3 +347,57 @@ def test_words_run_together_by_a_text_layer_are_split_from_the_documents_vocabul
     assert spacer.active
     assert spacer.fix("Peoplewithovariancancer should") == "People with ovarian cancer should"
     assert not _Spacer(spaced + "Organisations publish guidance once.").active
+
+
+@pytest.fixture
+def fresh_registry():
+    from ingest.grading import registry
+
+    registry.cache_clear()
+    yield registry
+    registry.cache_clear()
+
+
+def test_a_registry_file_named_in_the_settings_grades_without_code(
+    tmp_path, monkeypatch, fresh_registry
+) -> None:
+    from ingest.loaders.guideline import Line, find_recommendations
+
+    extra = tmp_path / "publisher_grades.yaml"
+    extra.write_text(STARS_REGISTRY)
+    text = "Clinicians should measure ferritin before treating fatigue [3 stars]."
+    assert read_grade(text) is None
+    fresh_registry.cache_clear()
+    monkeypatch.setenv("CLINIQ_INGEST__GRADING_REGISTRIES", json.dumps([str(extra)]))
+    assert read_grade(text).strength == "three stars"  # type: ignore[union-attr]
+    assert strength_rank("three stars") == 4 and strength_rank("Strong") > 0  # packaged kept
+    [found] = find_recommendations([Line(1, text)])
+    assert found.grade.strength == "three stars"
+
+
+def test_a_missing_registry_file_in_the_settings_is_named(
+    tmp_path, monkeypatch, fresh_registry
+) -> None:
+    from ingest.grading import RegistryError
+
+    missing = tmp_path / "nowhere.yaml"
+    monkeypatch.setenv("CLINIQ_INGEST__GRADING_REGISTRIES", json.dumps([str(missing)]))
+    with pytest.raises(RegistryError, match=r"nowhere\.yaml.*CLINIQ_INGEST__GRADING_REGISTRIES"):
+        read_grade("Offer it (strong recommendation).")
+
+
+def test_ingest_with_a_missing_registry_file_stops_with_one_clear_line(
+    tmp_path, monkeypatch, fresh_registry
+) -> None:
+    from typer.testing import CliRunner
+
+    from assistant.cli import app
+
+    missing = tmp_path / "nowhere.yaml"
+    monkeypatch.setenv("CLINIQ_INGEST__GRADING_REGISTRIES", json.dumps([str(missing)]))
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\nOffer it (strong recommendation).\n")
+    result = CliRunner().invoke(app, ["ingest", str(page), "--index", str(tmp_path / "index")])
+    assert result.exit_code == 2
+    assert "nowhere.yaml" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "index").exists() or not any((tmp_path / "index").iterdir())
