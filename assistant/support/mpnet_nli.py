@@ -91,8 +91,11 @@ class MPNetPairEncoder:
         st = sentence_model or load_sentence_model()
         self._fit = PairEncoder(_Fitter(self.tokenizer, st), max_length - 1)
 
-    def tokenize(self, pairs: Sequence[tuple[str, str]]) -> list[list[int]]:
-        passages = self._fit.fitted(list(pairs))
+    def tokenize(
+        self, pairs: Sequence[tuple[str, str]], passages: Sequence[str] | None = None
+    ) -> list[list[int]]:
+        """Token ids of each pair; ``passages`` given = already cut (windows), else fitted."""
+        passages = self._fit.fitted(list(pairs)) if passages is None else list(passages)
         enc = self.tokenizer(
             [c for c, _ in pairs],
             passages,
@@ -124,6 +127,7 @@ class MPNetNLIJudge(MiniLMNLIJudge):
         sentence_model: Any = None,
         max_length: int | None = None,
         quantize_lower: bool = False,
+        window_rule: str | None = None,
     ) -> None:
         from assistant.support.mpnet_model import MPNetLower, MPNetUpper, load_base_state
 
@@ -148,6 +152,15 @@ class MPNetNLIJudge(MiniLMNLIJudge):
             self.lower = torch.ao.quantization.quantize_dynamic(
                 self.lower, {torch.nn.Linear}, dtype=torch.qint8
             )
+        self.window_rule = window_rule or str(self.config.get("window_rule", "fit"))
+        if self.window_rule != "fit":
+            from assistant.support import pairmodel
+
+            rules = getattr(pairmodel, "WINDOW_RULES", ())
+            if self.window_rule not in rules:
+                raise ValueError(
+                    f"window rule {self.window_rule!r} unknown (choose from fit, {rules})"
+                )
         self.max_length = int(max_length or self.config["max_length"])
         self.encoder = MPNetPairEncoder(base_dir, self.max_length, sentence_model)
         self.classes = list(self.config["classes"])
@@ -164,16 +177,31 @@ class MPNetNLIJudge(MiniLMNLIJudge):
             "weights": self.weights_path.name,
             "layers": f"top {12 - int(self.config['frozen'])} of 12 fine-tuned (int8)",
             "max_length": self.max_length,
+            "long_passages": self.window_rule,
             "threshold": round(self.threshold, 4),
             "label": "argmax of the 3 classes",
             "clinical_gate": self.clinical_gate,
         }
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """(n, 3) class probabilities, classes in ``self.classes`` order."""
+        """(n, 3) class probabilities, classes in ``self.classes`` order. A passage over the
+        window is cut to the sentences closest to the claim (``fit``, what training saw), or
+        read in overlapping windows aggregated by a ``pairmodel`` window rule."""
+        pairs = list(pairs)
+        if self.window_rule == "fit":
+            return self.predict_items(self.encoder.tokenize(pairs))
+        from assistant.support import pairmodel
+
+        expanded, owners = self.encoder._fit.windows(pairs)
+        items = self.encoder.tokenize(expanded, passages=[w for _, w in expanded])
+        return pairmodel.aggregate_windows(
+            self.predict_items(items), owners, len(pairs), self.window_rule
+        )
+
+    def predict_items(self, items: list[list[int]]) -> np.ndarray:
+        """(m, 3) probabilities of already tokenized pairs."""
         from assistant.support.mpnet_model import length_batches, pad_batch
 
-        items = self.encoder.tokenize(list(pairs))
         probs = np.zeros((len(items), len(self.classes)), dtype=np.float32)
         with torch.inference_mode():
             for idx in length_batches([len(x) for x in items], self.batch_size):
