@@ -348,6 +348,7 @@ def stage_train(args: argparse.Namespace) -> None:
         step, curve = saved["step"], saved["curve"]
         log(work, f"train: resumed at step {step}/{total}")
     eval_steps = max(1, args.eval_every // args.batch)
+    started = time.time()
     upper.train()
     while step < total:
         epoch, pos = divmod(step, per_epoch)
@@ -392,6 +393,11 @@ def stage_train(args: argparse.Namespace) -> None:
                 os.replace(tmp, ckpt)
                 t0, loss_sum, n = time.time(), 0.0, 0
             if step >= total:
+                break
+            spent = args.budget_s and time.time() - started > args.budget_s
+            if spent and curve and curve[-1]["step"] == step:  # stop at a scored checkpoint
+                log(work, f"train: time budget of {args.budget_s}s spent at step {step}")
+                total = step
                 break
     (work / "curve.json").write_text(json.dumps(curve, indent=1))
     best = max(curve, key=lambda r: r["criterion"])
@@ -523,6 +529,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=4e-5)
     ap.add_argument("--head-lr", type=float, default=1e-3)
     ap.add_argument("--eval-every", type=int, default=800, help="train pairs between dev scorings")
+    ap.add_argument(
+        "--budget-s",
+        type=int,
+        default=0,
+        help="train: stop at the first dev scoring after this many seconds (resumable)",
+    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ids-from", type=Path, default=None, help="cache: reuse token ids")
