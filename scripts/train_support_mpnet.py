@@ -312,10 +312,12 @@ def stage_train(args: argparse.Namespace) -> None:
     from assistant.support.mpnet_model import MPNetUpper, length_batches, load_base_state
 
     torch.set_num_threads(args.threads)
-    work = args.work
-    meta = json.loads((work / "meta.json").read_text())
-    train_rows, train_h = load_cache(work, "train")
-    dev_rows, dev_h = load_cache(work, "dev")
+    cache = args.work
+    meta = json.loads((cache / "meta.json").read_text())
+    work = args.work / args.run if args.run else args.work  # this run's checkpoints and log
+    work.mkdir(parents=True, exist_ok=True)
+    train_rows, train_h = load_cache(cache, "train")
+    dev_rows, dev_h = load_cache(cache, "dev")
     if len(dev_h) < meta["n_dev"]:
         raise SystemExit(f"dev cache incomplete ({len(dev_h)}/{meta['n_dev']}): run --stage cache")
     if args.train_size:
@@ -324,6 +326,11 @@ def stage_train(args: argparse.Namespace) -> None:
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     upper = MPNetUpper(load_base_state(args.model), int(meta["frozen"]))
+    n_blocks = len(upper.blocks)
+    trained = n_blocks if args.train_layers is None else args.train_layers
+    for block in upper.blocks[: n_blocks - trained]:  # run above the cache, but not trained
+        block.requires_grad_(False)
+    log(work, f"train: top {trained} of {n_blocks} layers above the cache trained, and the head")
     head = [p for n, p in upper.named_parameters() if n.startswith("classifier")]
     body = [
         p for n, p in upper.named_parameters() if p.requires_grad and not n.startswith("classifier")
@@ -378,7 +385,10 @@ def stage_train(args: argparse.Namespace) -> None:
                 state = {k: v.detach().clone() for k, v in upper.trained_state().items()}
                 best = max(curve, key=lambda r: r["criterion"])
                 if best is rep:
-                    torch.save({"state": state, "dev": rep, "probs": probs}, work / "best.pt")
+                    torch.save(
+                        {"state": state, "dev": rep, "probs": probs, "trained_layers": trained},
+                        work / "best.pt",
+                    )
                 tmp = ckpt.with_suffix(".tmp")
                 torch.save(
                     {
@@ -427,15 +437,16 @@ def stage_install(args: argparse.Namespace) -> None:
     import torch
     from safetensors.torch import save_file
 
-    work = args.work
-    meta = json.loads((work / "meta.json").read_text())
-    best = torch.load(work / "best.pt", weights_only=False)
+    meta = json.loads((args.work / "meta.json").read_text())
+    run = args.work / args.run if args.run else args.work
+    best = torch.load(run / "best.pt", weights_only=False)
     rep = best["dev"]
     config = {
         "version": (
             f"mpnet-nli-f{meta['frozen']}-L{meta['max_length']}-s{meta['seed']}-n{rep['seen']}"
         ),
         "frozen": meta["frozen"],
+        "trained_layers": best.get("trained_layers", 12 - int(meta["frozen"])),
         "max_length": meta["max_length"],
         "classes": list(CLASSES),
         "threshold": rep.get("threshold", 0.5),
@@ -535,6 +546,13 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="train: stop at the first dev scoring after this many seconds (resumable)",
     )
+    ap.add_argument(
+        "--train-layers",
+        type=int,
+        default=None,
+        help="train: top N layers above the cache (default: all of them)",
+    )
+    ap.add_argument("--run", default=None, help="train/install: subdirectory of --work")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ids-from", type=Path, default=None, help="cache: reuse token ids")

@@ -175,7 +175,8 @@ class MPNetNLIJudge(MiniLMNLIJudge):
     def settings(self) -> dict[str, object]:
         return {
             "weights": self.weights_path.name,
-            "layers": f"top {12 - int(self.config['frozen'])} of 12 fine-tuned (int8)",
+            "layers": f"top {self.config.get('trained_layers', 12 - int(self.config['frozen']))}"
+            " of 12 fine-tuned (int8)",
             "max_length": self.max_length,
             "long_passages": self.window_rule,
             "threshold": round(self.threshold, 4),
