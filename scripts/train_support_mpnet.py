@@ -10,9 +10,9 @@ the checkpoint. Test parts are never read.
 
     python scripts/train_support_nli.py --stage data --pairs /tmp/nli/pairs.jsonl.gz
     python scripts/train_support_mpnet.py --stage cache --pairs /tmp/nli/pairs.jsonl.gz \
-        --work /tmp/mpnet [--frozen 10 --max-length 160 --train-size 3000]
-    python scripts/train_support_mpnet.py --stage train --work /tmp/mpnet [--epochs 2]
-    python scripts/train_support_mpnet.py --stage install --work /tmp/mpnet
+        --work /tmp/mpnet --batch 8                    # [--frozen 10 --max-length 160]
+    python scripts/train_support_mpnet.py --stage train --work /tmp/mpnet --run l2 --epochs 2
+    python scripts/train_support_mpnet.py --stage install --work /tmp/mpnet --run l2
     python scripts/train_support_mpnet.py --stage evaluate --work /tmp/mpnet --timing 40
 
 Every stage resumes: ``cache`` skips finished shards, ``train`` restarts from its last
@@ -537,9 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-size", type=int, default=0, help="train: first N cached pairs")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=4e-5)
-    ap.add_argument("--head-lr", type=float, default=1e-3)
-    ap.add_argument("--eval-every", type=int, default=800, help="train pairs between dev scorings")
+    ap.add_argument("--lr", type=float, default=1.5e-4, help="top layers")
+    ap.add_argument("--head-lr", type=float, default=2e-3)
+    ap.add_argument("--eval-every", type=int, default=552, help="train pairs between dev scorings")
     ap.add_argument(
         "--budget-s",
         type=int,
