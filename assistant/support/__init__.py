@@ -4,6 +4,8 @@
 its weights are present, else a linear model over MiniLM, lexical and clinical features), with
 the deterministic clinical checker able to overrule it. ``minilm-nli+rules`` (``minilm_nli``)
 tells supported from contradicted from not enough information; the LLM path verifies with it.
+``mpnet-nli+rules`` (``mpnet_nli``) does the same with all-mpnet-base-v2 fetched at setup, and
+falls back to ``minilm-nli+rules`` (one log line) when that base model is absent.
 ``available_judges()`` lists every judge that can run here, for the benchmark.
 """
 
@@ -41,6 +43,7 @@ __all__ = [
 
 
 NLI_WEIGHTS = "minilm_nli_int8.safetensors"
+MPNET_WEIGHTS = "mpnet_nli_int8.safetensors"
 
 
 def _weights(configured: Path | None, default_name: str) -> Path:
@@ -152,6 +155,25 @@ def available_judges(settings: Any = None, model: Any = None) -> dict[str, Calla
 
         judges["minilm-nli"] = _minilm_nli(False)
         judges["minilm-nli+rules"] = _minilm_nli(True)
+    mpnet_path = _weights(None, MPNET_WEIGHTS)
+    if mpnet_path.exists():
+
+        def _mpnet(gate: bool) -> Callable[[], Any]:
+            def make() -> Any:
+                from assistant.support.models import unwrap_sentence_model
+                from assistant.support.mpnet_nli import mpnet_judge
+
+                return mpnet_judge(
+                    cfg.mpnet_model_dir,
+                    weights=mpnet_path,
+                    clinical_gate=gate,
+                    sentence_model=unwrap_sentence_model(model),
+                )
+
+            return make
+
+        judges["mpnet-nli"] = _mpnet(False)
+        judges["mpnet-nli+rules"] = _mpnet(True)
     if cfg.nli_model_path:
 
         def _nli() -> Any:
