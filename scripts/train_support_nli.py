@@ -64,22 +64,30 @@ def pairmodel():
 # ------------------------------------------------------------------ stage: data
 
 
-def build_pairs(data_dir: Path, perturbations: Path) -> list[dict]:
+def build_pairs(
+    data_dir: Path, perturbations: Path, sets: tuple[str, ...] | None = None
+) -> list[dict]:
+    """Train and dev parts of every set a shipped judge may learn from (``TRAINABLE``: never
+    the non-commercial ANLI, never a test part), plus the train half of the corpus
+    perturbations."""
     from evals import judge_sets as js
 
     pairs = []
-    for split in ("train", "dev"):
-        pairs += js.load_snli(split, data_dir)
-        pairs += js.load_citint(split, data_dir, rationales=split == "train")
-        pairs += js.load_climate_fever(split, data_dir)
-        pairs += js.load_summedits(split, data_dir)
-        pairs += js.load_wice(split, data_dir)
-        pairs += js.load_healthver(split, data_dir)
+    for name in sets or js.TRAINABLE:
+        if name not in js.TRAINABLE:
+            raise ValueError(f"{name!r} is not a training set (choose from {js.TRAINABLE})")
+        for split in ("train", "dev"):
+            if name == "citint":
+                pairs += js.load_citint(split, data_dir, rationales=split == "train")
+            else:
+                pairs += js.LOADERS[name](split, data_dir)
     pairs += js.load_perturbations(perturbations, half="train")
     out = []
     for p in pairs:
         d = json.loads(p.to_json())
-        if d["source"] == "corpus":
+        if d["split"] not in ("train", "dev"):
+            if d["source"] != "corpus":
+                raise AssertionError(f"a {d['split']} pair of {d['source']} reached training")
             d["split"] = "train"
         out.append(d)
     return out
@@ -90,13 +98,18 @@ def stage_data(args: argparse.Namespace) -> None:
 
     pairs = build_pairs(args.data_dir or DEFAULT_DATA_DIR, args.perturbations or PERTURBATIONS)
     args.pairs.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(args.pairs, "wt", encoding="utf-8") as fh:
+    tmp = args.pairs.with_name(args.pairs.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
         for d in pairs:
             fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+    tmp.replace(args.pairs)
     counts = Counter((d["source"].split(":")[0], d["split"]) for d in pairs)
-    print(f"{len(pairs)} pairs -> {args.pairs}")
-    for key in sorted(counts):
-        print(f"  {key[0]:14s} {key[1]:5s} {counts[key]}")
+    lines = [f"{len(pairs)} pairs -> {args.pairs}"]
+    lines += [f"  {k[0]:14s} {k[1]:5s} {counts[k]}" for k in sorted(counts)]
+    print("\n".join(lines))
+    # A sibling marker says the file is complete (a reader polling for it never sees half).
+    ready = args.pairs.parent / (args.pairs.name.split(".")[0] + ".READY")
+    ready.write_text("\n".join(lines) + "\n")
 
 
 # ------------------------------------------------------------------ metrics (numpy only)
