@@ -46,13 +46,13 @@ TEST_SETS: tuple[tuple[str, int], ...] = (
     ("perturbations", 0),
 )
 EXTRA_SETS: tuple[tuple[str, int], ...] = (
-    ("anli", 600),
-    ("cad", 600),
-    ("fm2", 600),
-    ("fever_sym", 400),
-    ("negation_nli", 600),
-    ("breaking_nli", 600),
-    ("med", 600),
+    ("anli", 300),
+    ("cad", 300),
+    ("fm2", 300),
+    ("fever_sym", 300),
+    ("negation_nli", 300),
+    ("breaking_nli", 300),
+    ("med", 300),
 )
 DEV_PER_SOURCE = 120  # the dev subsample of the training script (--dev-limit 120)
 
@@ -116,7 +116,9 @@ def dev_pairs(data_dir: Path = js.DEFAULT_DATA_DIR) -> tuple[list[dict], Any]:
 def _key(judge: Any, name: str, pairs: Sequence[tuple[str, str]]) -> str:
     digest = hashlib.sha256(json.dumps(list(pairs)).encode()).hexdigest()[:12]
     rule = getattr(judge, "window_rule", "")
-    tag = re.sub(r"[^A-Za-z0-9_.+-]", "_", f"{judge.name}-{judge.version}-{rule}")
+    gate = "rules" if getattr(judge, "clinical_gate", False) else "model"
+    tag = f"{type(judge).__name__}-{judge.version}-{rule}-{gate}"
+    tag = re.sub(r"[^A-Za-z0-9_.+-]", "_", tag)
     return f"{tag}/{name}-{len(pairs)}-{digest}.npz"
 
 
@@ -596,4 +598,10 @@ def choose_window_rule(
             if (owners == o).sum() > 1
         )
         out[rule]["long_pairs"] = float(sum(long_src.values()))
+    multi = sorted({int(o) for o in owners if (owners == o).sum() > 1})
+    both_p = np.concatenate([wprobs, fprobs[multi]])
+    both_o = np.concatenate([owners, np.array(multi, dtype=owners.dtype)])
+    for rule in WINDOW_RULES:  # the closest sentences as one more window
+        probs = aggregate_windows(both_p, both_o, len(pairs), rule)
+        out[f"fit+{rule}"] = dev_figures(dev, Verdicts(probs[:, 0], probs[:, 1], probs.argmax(1)))
     return out

@@ -52,14 +52,14 @@ def test_aggregation_rules() -> None:
         aggregate_windows(probs, owners, 2, "mean")
 
 
-@pytest.fixture(scope="module")
-def judge():
+@pytest.fixture(scope="module", params=["fit", "max-support"])
+def judge(request):
     from assistant.support.minilm_nli import DEFAULT_NLI_WEIGHTS, MiniLMNLIJudge
     from assistant.support.models import load_sentence_model
 
     if not DEFAULT_NLI_WEIGHTS.exists():
         pytest.skip("no shipped support judge weights")
-    return MiniLMNLIJudge(load_sentence_model(), clinical_gate=False)
+    return MiniLMNLIJudge(load_sentence_model(), clinical_gate=False, window_rule=request.param)
 
 
 def test_a_fact_past_the_first_256_tokens_is_read(judge) -> None:
@@ -73,8 +73,9 @@ def test_a_fact_past_the_first_256_tokens_is_read(judge) -> None:
     assert any(FACT in window for _, window in expanded)
     supported = judge.probabilities([(CLAIM, passage)])[0]
     alone = judge.probabilities([(CLAIM, FACT)])[0]
+    # what a cut to the first window would have said
     first = judge.predict_items(judge.encoder.tokenize([(CLAIM, passage)], [expanded[0][1]]))[0]
     without = judge.probabilities([(CLAIM, " ".join(FILLER))])[0]
     assert alone.argmax() == 0 and supported.argmax() == 0, (alone, supported)
     assert abs(float(alone[0]) - float(supported[0])) < 0.2  # the filler does not drown it
-    assert first[0] < 0.5 and without[0] < 0.5, (first, without)  # what a cut would have said
+    assert first[0] < 0.5 and without[0] < 0.5, (first, without)
