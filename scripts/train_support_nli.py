@@ -553,8 +553,7 @@ def stage_install(args: argparse.Namespace) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    summary = json.loads((args.out / "summary.json").read_text())
-    name = args.name or summary["best"]
+    name = args.name or json.loads((args.out / "summary.json").read_text())["best"]
     files = sorted(args.out.glob(f"{name}.part*.safetensors")) or [args.out / f"{name}.safetensors"]
     state, config = {}, {}
     for f in files:
