@@ -1,10 +1,11 @@
 """The 3-way support judge: supported, contradicted or not enough information.
 
 The packaged MiniLM (all-MiniLM-L6-v2) reads claim and passage together; its six layers and a
-3-way head were fine-tuned on labelled claim/evidence pairs (SNLI dev, Citation-Integrity train,
-CLIMATE-FEVER, SummEdits, WiCE and HealthVer dev parts, corpus perturbations; see
-docs/judges.md). Only the trained layers ship, as int8 weights with per-row scales (LoRA
-adapters load from the same file format); the embeddings come from the packaged model.
+3-way head were fine-tuned on labelled claim/evidence pairs (the train parts of
+``evals.judge_sets.TRAINABLE`` and the corpus perturbations; see docs/judges.md). Only the
+trained layers ship, as int8 weights with per-row scales (LoRA adapters load from the same file
+format); the embeddings come from the packaged model. A passage over the window is read as the
+sentences closest to the claim, or in overlapping windows covering all of it (``window_rule``).
 
 ``+rules`` adds the clinical checker: a rule that finds a contradiction (direction, strength,
 dose, threshold, drug, population, option) makes the verdict contradicted whatever the model
