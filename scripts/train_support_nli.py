@@ -560,6 +560,13 @@ def stage_install(args: argparse.Namespace) -> None:
         with safe_open(str(f), framework="pt") as fh:
             config = json.loads(fh.metadata()["config"])
             state.update({k: fh.get_tensor(k) for k in fh.keys()})  # noqa: SIM118
+    if args.delta_of:
+        # A short warm start moves most weights by less than half an int8 step of the weights
+        # it began from, so quantizing the result would round it back to them: store the
+        # change instead (int8 per row, its own scale), read on top of those weights.
+        base, _ = dequantized(REPO_ROOT / "assistant" / "support" / "weights" / args.delta_of)
+        state = {k: v.float() - base[k] for k, v in state.items()}
+        config = {**config, "delta_of": args.delta_of}
     qstate, qconfig = quantize(state, config)
     dest = REPO_ROOT / "assistant" / "support" / "weights" / (args.dest or WEIGHTS_NAME)
     save_file(qstate, str(dest), metadata={"config": json.dumps(qconfig)})
@@ -587,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-full", action="store_true", help="also write rank-0 (full) weights")
     ap.add_argument("--name", default=None, help="install: which run (default: the best)")
     ap.add_argument("--dest", default=None, help=f"install: file name (default {WEIGHTS_NAME})")
+    ap.add_argument("--delta-of", default=None, help="install: store the change from this file")
     ap.add_argument("--init", type=Path, default=None, help="warm start from these weights")
     ap.add_argument("--train-limit", type=int, default=0, help="train pairs per source")
     ap.add_argument("--dev-limit", type=int, default=0, help="dev pairs per source")

@@ -103,6 +103,9 @@ def load_nli_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[st
             state[key] = value.float() * raw[key + ".scale"].float()[:, None]
         else:
             state[key] = value.float()
+    if config.get("delta_of"):  # stored as the change from earlier weights beside it
+        base, _ = load_nli_weights(path.parent / config["delta_of"])
+        state = {k: base[k] + v for k, v in state.items()}
     return state, config
 
 
