@@ -77,5 +77,5 @@ def test_a_fact_past_the_first_256_tokens_is_read(judge) -> None:
     first = judge.predict_items(judge.encoder.tokenize([(CLAIM, passage)], [expanded[0][1]]))[0]
     without = judge.probabilities([(CLAIM, " ".join(FILLER))])[0]
     assert alone.argmax() == 0 and supported.argmax() == 0, (alone, supported)
-    assert abs(float(alone[0]) - float(supported[0])) < 0.2  # the filler does not drown it
     assert first[0] < 0.5 and without[0] < 0.5, (first, without)
+    assert supported[0] > max(first[0], without[0]) + 0.25, (supported, first, without)
