@@ -44,7 +44,7 @@ class Pair:
     claim: str
     passage: str
     label: int
-    source: str  # snli | citint | climate_fever | summedits:<domain> | wice | healthver | corpus
+    source: str  # a LOADERS key (summedits:<domain>) or corpus
     split: str  # train | dev | test
     group: str  # pairs sharing a group share a split
     unit: str = ""  # the unit a metric aggregates over (a WiCE claim id); "" = the pair
@@ -262,6 +262,162 @@ def load_perturbations(path: Path = PERTURBATIONS, half: str | None = None) -> l
     return out
 
 
+# ------------------------------------------------------------------ NLI sets with pairs.jsonl
+
+_PJ = {"supported": SUPPORTED, "contradicted": CONTRADICTED, "nei": NEI, "not_supported": NEI}
+
+
+def _pairs(folder: str, data_dir: Path, name: str = "pairs.jsonl") -> list[dict]:
+    """A set's normalised ``pairs.jsonl`` (premise = evidence, hypothesis = claim)."""
+    return _jsonl(Path(data_dir) / folder / name)
+
+
+def _pair(r: dict, source: str, split: str, group: str, kind: str = "", unit: str = "") -> Pair:
+    return Pair(
+        r["hypothesis"].strip(),
+        r["premise"].strip(),
+        _PJ[r["label"]],
+        source,
+        split,
+        group,
+        unit=unit,
+        kind=kind,
+    )
+
+
+def load_mnli(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """MultiNLI dev-matched split in halves by premise: ``test`` is the held-out half; the
+    other half is 80 / 20 ``train`` / ``dev`` (by premise too)."""
+    out = []
+    for r in _pairs("mnli_dev_matched", data_dir):
+        group = r["premise"].strip()
+        b = bucket("mnli" + group)
+        part = "test" if b < 0.5 else "dev" if b < 0.6 else "train"
+        if part == split:
+            out.append(_pair(r, "mnli", part, "mnli-" + group))
+    return out
+
+
+def load_check_covid(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """Check-COVID claims against their evidence sentences, official train / dev / test. Train
+    leaves out claims marked as near duplicates of a HealthVer test claim and those whose
+    abstract shares a sentence with a HealthVer test passage."""
+    out = []
+    for r in _pairs("check_covid", data_dir):
+        if r["split"] != split:
+            continue
+        if split == "train" and (
+            r.get("near_dup_healthver_test") or r.get("healthver_test_shared_abstract")
+        ):
+            continue
+        group = "cc-" + r["id"].rsplit("_", 1)[0]
+        out.append(_pair(r, "check_covid", split, group, kind=r.get("claim_type", "")))
+    return out
+
+
+def load_cad(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """Counterfactually augmented SNLI, official train / dev / test (dev and test are built on
+    SNLI dev and test pairs)."""
+    return [
+        _pair(r, "cad", split, f"cad-{r['premise'].strip()}")
+        for r in _pairs("counterfactual_nli", data_dir)
+        if r["split"] == split
+    ]
+
+
+def load_fm2(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """Fool Me Twice: the upstream dev split 85 / 15 ``train`` / ``dev`` by Wikipedia page; the
+    upstream test split is ``test``. ``kind`` tells gold pairs from derived (silver) nei ones."""
+    out = []
+    for r in _pairs("fool_me_twice", data_dir):
+        group = "fm2-" + r["wikipedia_page"]
+        part = "test" if r["split"] == "test" else "dev" if bucket(group) < 0.15 else "train"
+        if part == split:
+            out.append(_pair(r, "fm2", part, group, kind=r.get("label_source", "")))
+    return out
+
+
+def load_fever_sym(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """FEVER-Symmetric v0.2: upstream dev 85 / 15 ``train`` / ``dev`` by FEVER id (the four
+    pairs of a set stay together); upstream test is ``test``."""
+    out = []
+    for r in _pairs("fever_symmetric", data_dir):
+        group = "fs-" + str(r["group"])
+        part = "test" if r["split"] == "test" else "dev" if bucket(group) < 0.15 else "train"
+        if part == split:
+            kind = "generated" if r.get("generated") else "original"
+            out.append(_pair(r, "fever_sym", part, group, kind=kind))
+    return out
+
+
+def load_negation_nli(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """Negation NLI, MNLI and SNLI parts (three-way), split 50 / 10 / 40 ``train`` / ``dev`` /
+    ``test`` by base pair (its three negated versions stay together). The SNLI part is built
+    on SNLI dev pairs. ``kind`` = what was negated."""
+    out = []
+    for r in _pairs("negation_nli", data_dir):
+        group = f"neg-{r['subset']}-{r['group']}"
+        part = _split3(group, 0.5, 0.1)
+        if part == split:
+            out.append(_pair(r, "negation_nli", part, group, kind=f"{r['subset']}:{r['negated']}"))
+    return out
+
+
+def load_breaking_nli(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """Breaking NLI (one word of an SNLI premise replaced), split 50 / 10 / 40 by premise.
+    87% of it is contradicted: report per-class recall, not accuracy. ``kind`` = category."""
+    out = []
+    for r in _pairs("breaking_nli", data_dir):
+        group = "bnli-" + r["premise"].strip()
+        part = _split3(group, 0.5, 0.1)
+        if part == split:
+            out.append(_pair(r, "breaking_nli", part, group, kind=r.get("category", "")))
+    return out
+
+
+def load_med(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """MED (monotonicity), two-way only (not entailed = ``NEI`` here, ``kind`` "2way"): it
+    cannot train a three-way judge, so all of it is ``test`` (supported vs the rest)."""
+    if split != "test":
+        return []
+    return [
+        _pair(r, "med", "test", r["id"], kind="2way")
+        for r in _pairs("med", data_dir, "pairs_2way.jsonl")
+    ]
+
+
+def load_anli(split: str, data_dir: Path = DEFAULT_DATA_DIR) -> list[Pair]:
+    """ANLI dev rounds 1-3. NON-COMMERCIAL (CC BY-NC 4.0): evaluation only, so every pair is
+    ``test`` and asking for a training part is an error. ``kind`` = the round."""
+    if split != "test":
+        raise ValueError(
+            f"ANLI is licensed for non-commercial use (CC BY-NC 4.0): evaluation only, "
+            f"no {split!r} part; leave it out of training data"
+        )
+    return [
+        _pair(r, "anli", "test", r["id"], kind=r["split"])
+        for r in _pairs("noncommercial/anli_dev", data_dir)
+    ]
+
+
+# Sets a shipped judge may train on (train parts) and be chosen on (dev parts).
+TRAINABLE = (
+    "snli",
+    "citint",
+    "climate_fever",
+    "summedits",
+    "wice",
+    "healthver",
+    "mnli",
+    "check_covid",
+    "cad",
+    "fm2",
+    "fever_sym",
+    "negation_nli",
+    "breaking_nli",
+)
+EVAL_ONLY = ("med", "anli")
+
 LOADERS = {
     "snli": load_snli,
     "citint": load_citint,
@@ -269,4 +425,13 @@ LOADERS = {
     "summedits": load_summedits,
     "wice": load_wice,
     "healthver": load_healthver,
+    "mnli": load_mnli,
+    "check_covid": load_check_covid,
+    "cad": load_cad,
+    "fm2": load_fm2,
+    "fever_sym": load_fever_sym,
+    "negation_nli": load_negation_nli,
+    "breaking_nli": load_breaking_nli,
+    "med": load_med,
+    "anli": load_anli,
 }

@@ -921,6 +921,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sets", nargs="*", default=list(ALL_SETS), help=f"sets: {' '.join(ALL_SETS)}")
     ap.add_argument("--timing", type=int, default=256, help="HealthVer pairs timed per judge")
+    ap.add_argument(
+        "--write-doc",
+        action="store_true",
+        help="regenerate the 3-way judges' section of docs/judges.md (cached verdicts)",
+    )
+    ap.add_argument(
+        "--choose-window",
+        action="store_true",
+        help="dev figures of each way of reading long passages (fit, window rules)",
+    )
+    ap.add_argument("--cache", type=Path, default=None, help="verdict cache for --write-doc")
+    ap.add_argument("--no-extra", action="store_true", help="--write-doc: target sets only")
     args = ap.parse_args(argv)
 
     import torch
@@ -928,6 +940,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.settings import Settings
 
     torch.set_num_threads(args.threads)
+    if args.write_doc or args.choose_window:
+        from evals import judges_doc
+
+        cache = args.cache or judges_doc.DEFAULT_CACHE
+        say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        if args.choose_window:
+            print(
+                json.dumps(judges_doc.choose_window_rule(cache, args.data_dir, say=say), indent=1)
+            )
+            return 0
+        section = judges_doc.write_doc(
+            cache,
+            args.data_dir,
+            args.resamples,
+            extra=not args.no_extra,
+            say=say,
+            judges=args.judges,
+            limit=args.limit,
+        )
+        print(section)
+        return 0
     report = run_judge_benchmark(
         Settings(),
         judges=args.judges,

@@ -1,10 +1,11 @@
 """The 3-way support judge: supported, contradicted or not enough information.
 
 The packaged MiniLM (all-MiniLM-L6-v2) reads claim and passage together; its six layers and a
-3-way head were fine-tuned on labelled claim/evidence pairs (SNLI dev, Citation-Integrity train,
-CLIMATE-FEVER, SummEdits, WiCE and HealthVer dev parts, corpus perturbations; see
-docs/judges.md). Only the trained layers ship, as int8 weights with per-row scales (LoRA
-adapters load from the same file format); the embeddings come from the packaged model.
+3-way head were fine-tuned on labelled claim/evidence pairs (the train parts of
+``evals.judge_sets.TRAINABLE`` and the corpus perturbations; see docs/judges.md). Only the
+trained layers ship, as int8 weights with per-row scales (LoRA adapters load from the same file
+format); the embeddings come from the packaged model. A passage over the window is read as the
+sentences closest to the claim, or in overlapping windows covering all of it (``window_rule``).
 
 ``+rules`` adds the clinical checker: a rule that finds a contradiction (direction, strength,
 dose, threshold, drug, population, option) makes the verdict contradicted whatever the model
@@ -38,11 +39,20 @@ from assistant.support.clinical import (
     recommendation_strength,
 )
 from assistant.support.models import load_sentence_model, unwrap_sentence_model
-from assistant.support.pairmodel import PairEncoder, trained_pair_model
+from assistant.support.pairmodel import (
+    WINDOW_RULES,
+    PairEncoder,
+    trained_pair_model,
+    windowed_probabilities,
+)
 from assistant.support.scorer import GATING_RULES, WEIGHTS_DIR
 from assistant.support.terms import ClinicalTerms
 
 DEFAULT_NLI_WEIGHTS = WEIGHTS_DIR / "minilm_nli_int8.safetensors"
+# How a passage over the window is read: "fit" = one window of the sentences closest to the
+# claim, chosen from all of it; a WINDOW_RULES name = overlapping windows covering all of it,
+# aggregated by that rule. "fit" scored best on dev (docs/judges.md) at a fraction of the cost.
+DEFAULT_WINDOW_RULE = "fit"
 GATED_SCORE = 0.2  # P(supported) cap when a rule contradicts
 UNSUPPORTED_SCORE = 0.4  # cap when the claim names something the text lacks
 # Rules precise enough to overrule the model (negation counts are not: "X over no X").
@@ -93,6 +103,9 @@ def load_nli_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[st
             state[key] = value.float() * raw[key + ".scale"].float()[:, None]
         else:
             state[key] = value.float()
+    if config.get("delta_of"):  # stored as the change from earlier weights beside it
+        base, _ = load_nli_weights(path.parent / config["delta_of"])
+        state = {k: base[k] + v for k, v in state.items()}
     return state, config
 
 
@@ -106,8 +119,15 @@ class MiniLMNLIJudge:
         clinical_gate: bool = True,
         batch_size: int = 16,
         terms: ClinicalTerms | None = None,
+        window_rule: str | None = None,
+        name: str | None = None,
     ) -> None:
         state, self.config = load_nli_weights(weights)
+        self.window_rule = window_rule or str(self.config.get("window_rule", DEFAULT_WINDOW_RULE))
+        if self.window_rule not in (*WINDOW_RULES, "fit"):
+            raise ValueError(
+                f"window rule {self.window_rule!r} unknown (choose from fit, {WINDOW_RULES})"
+            )
         self.weights_path = Path(weights)
         self._st = unwrap_sentence_model(model) or load_sentence_model()
         self.encoder = PairEncoder(self._st, int(self.config["max_length"]))
@@ -119,7 +139,8 @@ class MiniLMNLIJudge:
         self.clinical_gate = clinical_gate
         self.terms = terms
         self.batch_size = batch_size
-        self.name = "minilm-nli+rules" if clinical_gate else "minilm-nli"
+        base = name or "minilm-nli"
+        self.name = f"{base}+rules" if clinical_gate else base
         self.version = str(self.config["version"])
 
     @property
@@ -132,14 +153,24 @@ class MiniLMNLIJudge:
             "weights": self.weights_path.name,
             "layers": "all 6 fine-tuned (int8)" if not self.config["rank"] else "LoRA",
             "max_length": self.config["max_length"],
+            "long_passages": self.window_rule,
             "threshold": round(self.threshold, 4),
             "label": "argmax of the 3 classes",
             "clinical_gate": self.clinical_gate,
         }
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
-        """(n, 3) class probabilities, classes in ``self.classes`` order."""
-        items = self.encoder.tokenize(list(pairs))
+        """(n, 3) class probabilities, classes in ``self.classes`` order. A passage over the
+        window is read in overlapping windows covering all of it (``window_rule``), or cut to
+        the sentences closest to the claim (``fit``)."""
+        if self.window_rule == "fit":
+            return self.predict_items(self.encoder.tokenize(list(pairs)))
+        return windowed_probabilities(
+            self.encoder, list(pairs), self.predict_items, self.window_rule
+        )
+
+    def predict_items(self, items: list[tuple[list[int], list[int]]]) -> np.ndarray:
+        """(m, 3) probabilities of already tokenized pairs."""
         probs = np.zeros((len(items), len(self.classes)), dtype=np.float32)
         with torch.inference_mode():
             for idx in self.encoder.batches(items, self.batch_size):

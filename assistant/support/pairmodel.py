@@ -232,6 +232,56 @@ def fit_evidence(
     return " ".join(sentences[i] for i in sorted(chosen))
 
 
+def sentence_windows(lengths: Sequence[int], budget: int, overlap: float = 0.5) -> list[range]:
+    """Runs of consecutive sentences, each within ``budget`` tokens, that together cover every
+    sentence; each run after the first starts inside the one before, so a sentence near a
+    window's edge also stands in a window with its neighbours. A sentence over the budget
+    stands alone (the tokenizer cuts it)."""
+    n = len(lengths)
+    if n == 0:
+        return [range(0, 0)]
+    out: list[range] = []
+    start = 0
+    while True:
+        end, used = start, 0
+        while end < n and (end == start or used + lengths[end] <= budget):
+            used += lengths[end]
+            end += 1
+        out.append(range(start, end))
+        if end >= n:
+            return out
+        # the next run starts `overlap` of the way into this one (always moving on)
+        start = max(start + 1, min(end, start + int((end - start) * (1.0 - overlap))))
+
+
+WINDOW_RULES = ("max-support", "most-relevant", "classwise")
+
+
+def aggregate_windows(
+    probs: np.ndarray, owners: Sequence[int], n: int, rule: str = "max-support"
+) -> np.ndarray:
+    """(n, 3) probabilities of whole passages from those of their windows (classes supported,
+    contradicted, not enough information). ``max-support``: the window most likely to support
+    the claim speaks for the passage; ``most-relevant``: the window least likely to say
+    nothing about it; ``classwise``: max supported, max contradicted, min nothing, renormed."""
+    if rule not in WINDOW_RULES:
+        raise ValueError(f"window rule {rule!r} unknown (choose from {WINDOW_RULES})")
+    out = np.zeros((n, probs.shape[1]), dtype=np.float32)
+    groups: dict[int, list[int]] = {}
+    for row, owner in enumerate(owners):
+        groups.setdefault(int(owner), []).append(row)
+    for owner, rows in groups.items():
+        p = probs[rows]
+        if rule == "max-support":
+            out[owner] = p[int(p[:, 0].argmax())]
+        elif rule == "most-relevant":
+            out[owner] = p[int(p[:, 2].argmin())]
+        else:
+            v = np.array([p[:, 0].max(), p[:, 1].max(), p[:, 2].min()], dtype=np.float32)
+            out[owner] = v / max(float(v.sum()), 1e-8)
+    return out
+
+
 class PairEncoder:
     """Turns (claim, passage) pairs into token ids: the passage fitted to the window first."""
 
@@ -257,6 +307,23 @@ class PairEncoder:
             sims = sims or [0.0] * len(split[i])
             out.append(fit_evidence(split[i], lengths[i], sims, budgets[i]))
         return out
+
+    def windows(
+        self, pairs: Sequence[tuple[str, str]], overlap: float = 0.5
+    ) -> tuple[list[tuple[str, str]], list[int]]:
+        """Each pair as one or more (claim, window) pairs whose windows cover its whole
+        passage (``sentence_windows``), and for each the index of the pair it came from. A
+        passage within the window stays one pair, as ``fitted`` leaves it."""
+        expanded: list[tuple[str, str]] = []
+        owners: list[int] = []
+        for i, (claim, passage) in enumerate(pairs):
+            sentences = passage_sentences(passage) or [passage]
+            lengths = [len(self.tokenizer.tokenize(x)) for x in sentences]
+            budget = self.max_length - 3 - len(self.tokenizer.tokenize(claim))
+            for run in sentence_windows(lengths, max(budget, 16), overlap):
+                expanded.append((claim, " ".join(sentences[j] for j in run)))
+                owners.append(i)
+        return expanded, owners
 
     def tokenize(
         self, pairs: Sequence[tuple[str, str]], passages: Sequence[str] | None = None
@@ -287,3 +354,18 @@ class PairEncoder:
         """Indices grouped by similar length, so little compute goes to padding."""
         order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def windowed_probabilities(
+    encoder: PairEncoder,
+    pairs: Sequence[tuple[str, str]],
+    predict: Any,
+    rule: str = "max-support",
+    overlap: float = 0.5,
+) -> np.ndarray:
+    """(n, 3) probabilities with each passage read in overlapping windows that cover all of it
+    (a fact past the first window is not cut away), aggregated by ``rule``. ``predict`` maps
+    a list of tokenized items to their (m, 3) probabilities."""
+    expanded, owners = encoder.windows(pairs, overlap)
+    items = encoder.tokenize(expanded, passages=[w for _, w in expanded])
+    return aggregate_windows(np.asarray(predict(items)), owners, len(pairs), rule)
