@@ -419,18 +419,9 @@ def stage_train(args: argparse.Namespace) -> None:
 
 def quantize(state: dict) -> dict:
     """Linear weights to int8 with one fp16 scale per output row; the rest to fp16."""
-    import torch
+    from assistant.support.pairmodel import quantize_int8
 
-    out = {}
-    for k, v in state.items():
-        v = v.float()
-        if v.ndim == 2 and v.shape[0] > len(CLASSES):
-            scale = v.abs().amax(1).clamp(min=1e-8) / 127
-            out[k] = torch.round(v / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
-            out[k + ".scale"] = scale.to(torch.float16).contiguous()
-        else:
-            out[k] = v.to(torch.float16).contiguous()
-    return out
+    return quantize_int8(state, head_rows=len(CLASSES))
 
 
 def stage_install(args: argparse.Namespace) -> None:

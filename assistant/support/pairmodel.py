@@ -183,6 +183,22 @@ class PairModel(nn.Module):
 _SENTENCE_SPLIT = re.compile(r"\n+|(?<=[.!?])\s+(?=[A-Z(\[])")
 
 
+def quantize_int8(state: dict[str, torch.Tensor], head_rows: int = 3) -> dict[str, torch.Tensor]:
+    """Linear weights to int8 with one fp16 scale per output row; the rest (and the head, which
+    has ``head_rows`` rows and is too small to gain) to fp16. What the judges' weight files hold."""
+    out = {}
+    for key, value in state.items():
+        value = value.float()
+        if value.ndim == 2 and value.shape[0] > head_rows:
+            scale = value.abs().amax(1).clamp(min=1e-8) / 127
+            out[key] = torch.round(value / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            out[key] = out[key].contiguous()
+            out[key + ".scale"] = scale.to(torch.float16).contiguous()
+        else:
+            out[key] = value.to(torch.float16).contiguous()
+    return out
+
+
 def trained_pair_model(
     sentence_model: Any,
     state: dict[str, torch.Tensor],
