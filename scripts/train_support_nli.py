@@ -213,24 +213,8 @@ def dev_report(rows: list[dict], probs: np.ndarray) -> dict:
 
 
 def dequantized(path: Path) -> tuple[dict, dict]:
-    """A judge's weights file (int8 rows with ``.scale``, or fp16) as float32, and its config:
-    what a warm start begins from."""
-    import torch
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        config = json.loads(fh.metadata()["config"])
-        raw = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-    state = {}
-    for key, value in raw.items():
-        if key.endswith(".scale"):
-            continue
-        scale = raw.get(key + ".scale")
-        if value.dtype == torch.int8 and scale is not None:
-            state[key] = value.float() * scale.float()[:, None]
-        else:
-            state[key] = value.float()
-    return state, config
+    """A judge's weights file as float32 and its config: what a warm start begins from."""
+    return pairmodel().read_int8_weights(path)
 
 
 def subsample(rows: list[dict], per_source: int, seed: int) -> list[dict]:

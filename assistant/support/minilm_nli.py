@@ -17,7 +17,6 @@ word, is supported (``rules_agree``, ``quoted``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from assistant.support.models import load_sentence_model, unwrap_sentence_model
 from assistant.support.pairmodel import (
     WINDOW_RULES,
     PairEncoder,
+    read_int8_weights,
     trained_pair_model,
     windowed_probabilities,
 )
@@ -85,28 +85,12 @@ def rules_agree(claim: str, check: object) -> bool:
 
 def load_nli_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Float32 state dict (int8 tensors dequantized with their ``.scale``) and the config."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.exists():
         raise JudgeUnavailableError(
             f"support judge weights not found: {path} (see docs/judges.md, Training)"
         )
-    with safe_open(str(path), framework="pt") as fh:
-        config = json.loads(fh.metadata()["config"])
-        raw = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-    state = {}
-    for key, value in raw.items():
-        if key.endswith(".scale"):
-            continue
-        if value.dtype == torch.int8:
-            state[key] = value.float() * raw[key + ".scale"].float()[:, None]
-        else:
-            state[key] = value.float()
-    if config.get("delta_of"):  # stored as the change from earlier weights beside it
-        base, _ = load_nli_weights(path.parent / config["delta_of"])
-        state = {k: base[k] + v for k, v in state.items()}
-    return state, config
+    return read_int8_weights(path)
 
 
 class MiniLMNLIJudge:

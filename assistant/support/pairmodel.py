@@ -8,9 +8,11 @@ internals, whose layer signatures change between releases.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -197,6 +199,30 @@ def quantize_int8(state: dict[str, torch.Tensor], head_rows: int = 3) -> dict[st
         else:
             out[key] = value.to(torch.float16).contiguous()
     return out
+
+
+def read_int8_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A judge's weights file as a float32 state dict (int8 rows times their ``.scale``) and its
+    config; a file stored as the change from earlier weights (``delta_of``) is added to them."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    with safe_open(str(path), framework="pt") as fh:
+        config = json.loads(fh.metadata()["config"])
+        raw = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    state = {}
+    for key, value in raw.items():
+        if key.endswith(".scale"):
+            continue
+        scale = raw.get(key + ".scale")
+        if value.dtype == torch.int8 and scale is not None:
+            state[key] = value.float() * scale.float()[:, None]
+        else:
+            state[key] = value.float()
+    if config.get("delta_of"):
+        base, _ = read_int8_weights(path.parent / config["delta_of"])
+        state = {k: base[k] + v for k, v in state.items()}
+    return state, config
 
 
 def trained_pair_model(
