@@ -1,8 +1,8 @@
 """all-mpnet-base-v2 read as a 3-way cross-encoder: MPNet layers written out, frozen lower part.
 
-Torch and numpy only (no pydantic, no project settings), so the training script and the judge
-share one forward pass. The layers are written out here, like ``pairmodel``'s BERT layer, rather
-than borrowed from ``transformers`` internals, whose layer signatures change between releases;
+The training script and the judge share one forward pass. The layer is ``pairmodel``'s BERT
+layer under MPNet's names, rather than borrowed from ``transformers`` internals, whose layer
+signatures change between releases;
 ``tests/test_mpnet_judge.py`` checks them against ``transformers``' MPNet on the fetched base.
 
 The base is split in two: ``lower`` (embeddings and the first ``n_frozen`` layers, never trained)
@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from assistant.support.pairmodel import BertBlock
 
 HIDDEN = 768
 HEADS = 12
@@ -27,8 +28,9 @@ PAD_ID = 1  # MPNet's <pad>; positions count from PAD_ID + 1, as in RoBERTa
 EPS = 1e-5
 
 
-class MPNetBlock(nn.Module):
-    """One MPNet encoder layer (post-LayerNorm, exact GELU, relative position bias added)."""
+class MPNetBlock(BertBlock):
+    """One MPNet encoder layer: BERT's layer under MPNet's parameter names; the relative position
+    bias is added to the attention mask (``attention_bias``)."""
 
     _NAMES: ClassVar[dict[str, str]] = {
         "query": "attention.attn.q",
@@ -42,37 +44,7 @@ class MPNetBlock(nn.Module):
     }
 
     def __init__(self) -> None:
-        super().__init__()
-        self.query = nn.Linear(HIDDEN, HIDDEN)
-        self.key = nn.Linear(HIDDEN, HIDDEN)
-        self.value = nn.Linear(HIDDEN, HIDDEN)
-        self.attn_out = nn.Linear(HIDDEN, HIDDEN)
-        self.attn_norm = nn.LayerNorm(HIDDEN, eps=EPS)
-        self.inter = nn.Linear(HIDDEN, INTER)
-        self.out = nn.Linear(INTER, HIDDEN)
-        self.out_norm = nn.LayerNorm(HIDDEN, eps=EPS)
-        self.dropout = nn.Dropout(0.1)
-
-    def load_mpnet(self, state: dict[str, Any], prefix: str) -> MPNetBlock:
-        mine = {}
-        for ours, theirs in self._NAMES.items():
-            for p in ("weight", "bias"):
-                mine[f"{ours}.{p}"] = state[f"{prefix}{theirs}.{p}"].float()
-        self.load_state_dict(mine)
-        return self
-
-    def forward(self, h: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        b, n, d = h.shape
-        hd = d // HEADS
-
-        def split(x: torch.Tensor) -> torch.Tensor:
-            return x.view(b, n, HEADS, hd).transpose(1, 2)
-
-        q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))
-        ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        ctx = ctx.transpose(1, 2).reshape(b, n, d)
-        h = self.attn_norm(h + self.dropout(self.attn_out(ctx)))
-        return self.out_norm(h + self.dropout(self.out(F.gelu(self.inter(h)))))
+        super().__init__(HIDDEN, HEADS, INTER, EPS)
 
 
 def relative_buckets(n: int, num_buckets: int = 32, max_distance: int = 128) -> torch.Tensor:
@@ -125,7 +97,7 @@ class MPNetLower(nn.Module):
             state["encoder.relative_attention_bias.weight"].float(), requires_grad=False
         )
         self.blocks = nn.ModuleList(
-            MPNetBlock().load_mpnet(state, f"encoder.layer.{i}.") for i in range(n_frozen)
+            MPNetBlock().load(state, f"encoder.layer.{i}.") for i in range(n_frozen)
         )
         for p in self.parameters():
             p.requires_grad_(False)
@@ -152,7 +124,7 @@ class MPNetUpper(nn.Module):
         self.blocks = nn.ModuleList(MPNetBlock() for _ in range(first, N_LAYERS))
         if state is not None:
             for j, i in enumerate(range(first, N_LAYERS)):
-                self.blocks[j].load_mpnet(state, f"encoder.layer.{i}.")
+                self.blocks[j].load(state, f"encoder.layer.{i}.")
             rel_bias = state["encoder.relative_attention_bias.weight"]
         self.rel_bias = nn.Parameter(
             torch.zeros(32, HEADS) if rel_bias is None else rel_bias.float().clone(),

@@ -24,7 +24,9 @@ from assistant.support.base import JudgeUnavailableError
 
 
 class BertBlock(nn.Module):
-    """One BERT encoder layer (post-LayerNorm, exact GELU), loadable from a BERT state dict."""
+    """One BERT encoder layer (post-LayerNorm, exact GELU), loadable from a BERT state dict.
+    Any position bias a model adds (MPNet's relative one) comes in with the attention mask; a
+    model with other parameter names subclasses it with its own ``_NAMES``."""
 
     def __init__(self, hidden: int = 384, heads: int = 12, inter: int = 1536, eps: float = 1e-12):
         super().__init__()
@@ -50,11 +52,12 @@ class BertBlock(nn.Module):
         "out_norm": "output.LayerNorm",
     }
 
-    def load_bert(self, state: dict[str, Any], prefix: str) -> BertBlock:
+    def load(self, state: dict[str, Any], prefix: str) -> BertBlock:
+        """This layer's tensors from a whole model's state dict (``prefix``: the layer's)."""
         mine = {}
         for ours, theirs in self._NAMES.items():
             for p in ("weight", "bias"):
-                mine[f"{ours}.{p}"] = state[f"{prefix}{theirs}.{p}"]
+                mine[f"{ours}.{p}"] = state[f"{prefix}{theirs}.{p}"].float()
         self.load_state_dict(mine)
         return self
 
@@ -136,7 +139,7 @@ class PairModel(nn.Module):
             }
         )
         self.blocks = nn.ModuleList(
-            BertBlock(hidden, eps=eps).load_bert(bert_state, f"encoder.layer.{i}.")
+            BertBlock(hidden, eps=eps).load(bert_state, f"encoder.layer.{i}.")
             for i in range(n_layers)
         )
         for block in self.blocks:
