@@ -251,59 +251,11 @@ def predict(upper, hidden: list, batch: int) -> np.ndarray:
 
 
 def dev_report(rows: list[dict], probs: np.ndarray) -> dict:
-    """Per-set dev figures, as the benchmark defines them on test parts."""
+    """The MiniLM script's dev figures and criterion, so both judges pick checkpoints alike."""
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    from train_support_nli import auroc, best_threshold
+    from train_support_nli import dev_report as shared_dev_report
 
-    by: dict[str, list[int]] = defaultdict(list)
-    for i, r in enumerate(rows):
-        by[src(r)].append(i)
-    rep: dict[str, float] = {}
-    sup = probs[:, 0]
-    labels = np.array([r["label"] for r in rows])
-    for name in ("snli", "mnli", "cad", "check_covid", "healthver", "citint"):
-        if by[name]:
-            idx = np.array(by[name])
-            rep[f"{name}_acc"] = float((probs[idx].argmax(1) == labels[idx]).mean())
-    if by["check_covid"]:
-        idx = np.array(by["check_covid"])
-        pred, gold = probs[idx].argmax(1), labels[idx]
-        f1s = []
-        for c in range(3):
-            tp = float(((pred == c) & (gold == c)).sum())
-            f1s.append(2 * tp / max(float((pred == c).sum() + (gold == c).sum()), 1))
-        rep["check_covid_macro_f1"] = float(np.mean(f1s))
-    for name in ("citint", "climate_fever", "healthver", "check_covid", "fm2", "fever_sym"):
-        idx = [i for i in by[name] if rows[i]["label"] in (0, 1)]
-        if idx:
-            y = np.array([1 if rows[i]["label"] == 0 else 0 for i in idx])
-            rep[f"{name}_svr_auroc"] = auroc(y, sup[idx])
-    if by["summedits"]:
-        idx = np.array(by["summedits"])
-        y = (labels[idx] == 0).astype(int)
-        rep["summedits_bacc"], rep["summedits_threshold"] = best_threshold(y, sup[idx], "bacc")[
-            ::-1
-        ]
-    if by["wice"]:
-        claims: dict[str, list[int]] = defaultdict(list)
-        for i in by["wice"]:
-            claims[rows[i]["unit"]].append(i)
-        y = np.array([1 if rows[v[0]]["label"] == 0 else 0 for v in claims.values()])
-        s = np.array([max(sup[i] for i in v) for v in claims.values()])
-        rep["wice_auroc"] = auroc(y, s)
-        rep["wice_threshold"], rep["wice_f1"] = best_threshold(y, s, "f1")
-    keys = [
-        k
-        for k in rep
-        if k in ("mnli_acc", "check_covid_macro_f1", "summedits_bacc", "wice_auroc")
-        or k.endswith("_svr_auroc")
-    ]
-    rep["criterion"] = float(np.nanmean([rep[k] for k in keys])) if keys else float("nan")
-    idx = [i for i, r in enumerate(rows) if src(r) not in ("snli", "mnli", "cad")]
-    if idx:
-        y = (labels[idx] == 0).astype(int)
-        rep["threshold"], rep["pooled_f1"] = best_threshold(y, sup[idx], "f1")
-    return rep
+    return shared_dev_report(rows, probs)
 
 
 def stage_train(args: argparse.Namespace) -> None:
