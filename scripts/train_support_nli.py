@@ -93,10 +93,39 @@ def build_pairs(
     return out
 
 
+def distractor_pairs(pairs: list[dict], share: float, seed: int) -> list[dict]:
+    """Two kinds of training pair built from the train parts, ``share`` of each set's pairs each:
+    a claim against a passage of another set is "not enough information" (text on another
+    subject contradicts nothing), and a supported or contradicted pair whose passage has another
+    set's passage before or after it keeps its label (a fact among unrelated sentences is still
+    read). Without them a judge trained on minimal-edit contradictions reads unrelated text,
+    and a fact padded with it, as contradicted."""
+    rng = random.Random(seed)
+    train = [p for p in pairs if p["split"] == "train"]
+    by_set: dict[str, list[dict]] = defaultdict(list)
+    for p in train:
+        by_set[p["source"].split(":")[0]].append(p)
+    out = []
+    for name in sorted(by_set):
+        others = [p for p in train if p["source"].split(":")[0] != name]
+        rows = by_set[name]
+        for row in rng.sample(rows, round(share * len(rows))):
+            passage = rng.choice(others)["passage"]
+            out.append({**row, "passage": passage, "label": 2, "source": f"unrelated:{name}"})
+        graded = [p for p in rows if p["label"] in (0, 1)]
+        for row in rng.sample(graded, round(share * len(rows))):
+            parts = [rng.choice(others)["passage"], row["passage"]]
+            passage = " ".join(parts if rng.random() < 0.5 else parts[::-1])
+            out.append({**row, "passage": passage, "source": f"padded:{name}"})
+    return out
+
+
 def stage_data(args: argparse.Namespace) -> None:
     from evals.judge_sets import DEFAULT_DATA_DIR, PERTURBATIONS
 
     pairs = build_pairs(args.data_dir or DEFAULT_DATA_DIR, args.perturbations or PERTURBATIONS)
+    if args.distractors:
+        pairs += distractor_pairs(pairs, args.distractors, args.seed)
     args.pairs.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.pairs.with_name(args.pairs.name + ".tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as fh:
@@ -212,9 +241,16 @@ def dev_report(rows: list[dict], probs: np.ndarray) -> dict:
     return rep
 
 
-def dequantized(path: Path) -> tuple[dict, dict]:
-    """A judge's weights file as float32 and its config: what a warm start begins from."""
-    return pairmodel().read_int8_weights(path)
+def read_weights(path: Path) -> tuple[dict, dict]:
+    """A judge's weights as float32 and its config: an installed int8 file, or a run's saved
+    weights (``out/NAME.safetensors``, or the two ``.partN`` files of a full-layer run). What a
+    warm start begins from, so a second pass can start where a first run's best point was."""
+    files = sorted(path.parent.glob(f"{path.stem}.part*.safetensors")) or [path]
+    state, config = {}, {}
+    for f in files:
+        part, config = pairmodel().read_int8_weights(f)
+        state.update(part)
+    return state, config
 
 
 def subsample(rows: list[dict], per_source: int, seed: int) -> list[dict]:
@@ -319,7 +355,7 @@ def stage_train(args: argparse.Namespace) -> None:
     say(f"passages fitted and tokenized in {time.time() - t0:.0f}s")
     bert = st[0].auto_model
     bert_state = {k: v.detach().float().cpu() for k, v in bert.state_dict().items()}
-    init_state, init_config = dequantized(args.init) if args.init else ({}, {})
+    init_state, init_config = read_weights(args.init) if args.init else ({}, {})
     y_train = torch.tensor([r["label"] for r in train])
     weights = torch.tensor(
         [
@@ -524,21 +560,15 @@ def quantize(state: dict, config: dict) -> tuple[dict, dict]:
 
 def stage_install(args: argparse.Namespace) -> None:
     """Copy the best run (or ``--name``) into assistant/support/weights/, as int8."""
-    from safetensors import safe_open
     from safetensors.torch import save_file
 
     name = args.name or json.loads((args.out / "summary.json").read_text())["best"]
-    files = sorted(args.out.glob(f"{name}.part*.safetensors")) or [args.out / f"{name}.safetensors"]
-    state, config = {}, {}
-    for f in files:
-        with safe_open(str(f), framework="pt") as fh:
-            config = json.loads(fh.metadata()["config"])
-            state.update({k: fh.get_tensor(k) for k in fh.keys()})  # noqa: SIM118
+    state, config = read_weights(args.out / f"{name}.safetensors")
     if args.delta_of:
         # A short warm start moves most weights by less than half an int8 step of the weights
         # it began from, so quantizing the result would round it back to them: store the
         # change instead (int8 per row, its own scale), read on top of those weights.
-        base, _ = dequantized(REPO_ROOT / "assistant" / "support" / "weights" / args.delta_of)
+        base, _ = read_weights(REPO_ROOT / "assistant" / "support" / "weights" / args.delta_of)
         state = {k: v.float() - base[k] for k, v in state.items()}
         config = {**config, "delta_of": args.delta_of}
     qstate, qconfig = quantize(state, config)
@@ -570,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", default=None, help=f"install: file name (default {WEIGHTS_NAME})")
     ap.add_argument("--delta-of", default=None, help="install: store the change from this file")
     ap.add_argument("--init", type=Path, default=None, help="warm start from these weights")
+    ap.add_argument(
+        "--distractors", type=float, default=0.0, help="data: share of unrelated/padded pairs"
+    )
     ap.add_argument("--train-limit", type=int, default=0, help="train pairs per source")
     ap.add_argument("--dev-limit", type=int, default=0, help="dev pairs per source")
     ap.add_argument("--sources", default="", help="train only on these sources (a,b,...)")

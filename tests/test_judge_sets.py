@@ -73,3 +73,35 @@ def test_training_data_has_no_test_part_and_no_anli(tmp_path) -> None:
     assert not test_premises & {d["passage"] for d in pairs if d["source"] == "mnli"}
     with pytest.raises(ValueError, match="not a training set"):
         mod.build_pairs(js.DEFAULT_DATA_DIR, js.PERTURBATIONS, sets=("anli",))
+
+
+def test_distractor_pairs_are_built_from_train_parts_only() -> None:
+    path = js.REPO_ROOT / "scripts" / "train_support_nli.py"
+    spec = importlib.util.spec_from_file_location("train_support_nli", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def row(source: str, i: int, label: int, split: str = "train") -> dict:
+        return {
+            "claim": f"{source} claim {i}",
+            "passage": f"{source} passage {i}.",
+            "label": label,
+            "source": source,
+            "split": split,
+        }
+
+    pairs = [row(s, i, i % 3) for s in ("a", "b") for i in range(30)]
+    pairs += [row("a", 99, 0, "dev")]
+    out = mod.distractor_pairs(pairs, 0.2, seed=1)
+    unrelated = [d for d in out if d["source"].startswith("unrelated:")]
+    padded = [d for d in out if d["source"].startswith("padded:")]
+    assert len(unrelated) == len(padded) == 12  # a fifth of each set's 30 train pairs, twice
+    for d in unrelated:  # a claim against another set's passage: not enough information
+        own = d["source"].split(":")[1]
+        assert d["label"] == 2 and not d["passage"].startswith(own)
+    for d in padded:  # the pair's own passage is kept whole, beside another set's, label kept
+        own = d["source"].split(":")[1]
+        i = int(d["claim"].split()[-1])
+        assert f"{own} passage {i}." in d["passage"] and d["label"] == i % 3 != 2
+    assert all(d["split"] == "train" and "99" not in d["claim"] for d in out)
+    assert out == mod.distractor_pairs(pairs, 0.2, seed=1)  # seeded
