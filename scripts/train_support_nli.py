@@ -10,7 +10,8 @@ epoch and thresholds use the held-out dev parts (``evals.judge_sets``); test par
 
 Two stages, so the heavy one can run on a machine without the project's dependencies:
 
-    python scripts/train_support_nli.py --stage data --pairs /tmp/nli/pairs.jsonl.gz
+    python scripts/train_support_nli.py --stage data --pairs /tmp/nli/pairs.jsonl.gz \
+        [--distractors 0.1]   # adds unrelated-passage and padded-passage pairs (train only)
     python scripts/train_support_nli.py --stage train --pairs /tmp/nli/pairs.jsonl.gz \
         --out /tmp/nli/out [--device cuda] [--configs r16:1e-3,r32:6e-4] [--epochs 6]
     python scripts/train_support_nli.py --stage install --out /tmp/nli/out   # best -> int8

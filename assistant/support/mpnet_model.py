@@ -1,4 +1,4 @@
-"""all-mpnet-base-v2 read as a 3-way cross-encoder: MPNet layers written out, frozen lower part.
+"""all-mpnet-base-v2 as a 3-way cross-encoder: its layers on pairmodel's block, lower part frozen.
 
 The training script and the judge share one forward pass. The layer is ``pairmodel``'s BERT
 layer under MPNet's names, rather than borrowed from ``transformers`` internals, whose layer
