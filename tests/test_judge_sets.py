@@ -61,11 +61,17 @@ def test_anli_is_evaluation_only() -> None:
     assert "anli" not in js.TRAINABLE
 
 
-def test_training_data_has_no_test_part_and_no_anli(tmp_path) -> None:
+def training_script():
+    """``scripts/train_support_nli.py`` as a module (scripts are not a package)."""
     path = js.REPO_ROOT / "scripts" / "train_support_nli.py"
     spec = importlib.util.spec_from_file_location("train_support_nli", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_training_data_has_no_test_part_and_no_anli(tmp_path) -> None:
+    mod = training_script()
     pairs = mod.build_pairs(js.DEFAULT_DATA_DIR, js.PERTURBATIONS, sets=("mnli", "fm2", "cad"))
     assert {d["split"] for d in pairs} == {"train", "dev"}
     assert {d["source"] for d in pairs} == {"mnli", "fm2", "cad", "corpus"}
@@ -76,10 +82,7 @@ def test_training_data_has_no_test_part_and_no_anli(tmp_path) -> None:
 
 
 def test_distractor_pairs_are_built_from_train_parts_only() -> None:
-    path = js.REPO_ROOT / "scripts" / "train_support_nli.py"
-    spec = importlib.util.spec_from_file_location("train_support_nli", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = training_script()
 
     def row(source: str, i: int, label: int, split: str = "train") -> dict:
         return {
