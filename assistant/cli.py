@@ -331,7 +331,7 @@ def search_command(
         console.print(f"   {text}\n", highlight=False)
 
 
-def _print_answer(answer: Any, fmt: str, show_passages: bool) -> None:
+def _print_answer(answer: Any, fmt: str, show_passages: bool, brief: bool = False) -> None:
     from rich.markdown import Markdown
 
     from assistant.render import to_json, to_markdown, to_text
@@ -340,11 +340,11 @@ def _print_answer(answer: Any, fmt: str, show_passages: bool) -> None:
         sys.stdout.write(to_json(answer) + "\n")
         return
     if fmt == "text":
-        sys.stdout.write(to_text(answer))
+        sys.stdout.write(to_text(answer, brief=brief))
     elif console.is_terminal:
-        console.print(Markdown(to_markdown(answer)))
+        console.print(Markdown(to_markdown(answer, brief=brief)))
     else:
-        sys.stdout.write(to_markdown(answer))
+        sys.stdout.write(to_markdown(answer, brief=brief))
     if show_passages:
         sys.stdout.write("\nRetrieved passages:\n")
         for p in answer.passages:
@@ -393,13 +393,21 @@ def ask_command(
     ] = False,
     index: IndexOption = None,
     llm: LLMOption = False,
+    brief: Annotated[
+        bool,
+        typer.Option(
+            "--brief",
+            help="Print only the first screen (summary and key points) and its references.",
+        ),
+    ] = False,
 ) -> None:
-    """Answer one question from the index, every sentence cited."""
+    """Answer one question from the index, every sentence cited: the first screen, then More
+    from the sources."""
     if fmt not in {"markdown", "text", "json"}:
         raise CliniqError(f"--format must be markdown, text or json, not {fmt!r}")
     assistant = _make_assistant(index, llm)
     answer = assistant.ask(question)
-    _print_answer(answer, "json" if as_json else fmt, show_passages)
+    _print_answer(answer, "json" if as_json else fmt, show_passages, brief)
 
 
 @app.command("chat")

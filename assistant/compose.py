@@ -5,10 +5,10 @@ passage (our own paraphrase in the corpus), or a short template sentence whose e
 direction, grade, year) is read from the recommendation blocks it cites. That is what makes the
 answer checkable: the verifier then confirms each sentence against its cited passages.
 
-Layout: summary; From the Guidelines (grouped by direction, strongest first, special populations
-apart); From the Research (relevant and non-redundant, by maximal marginal relevance);
-Conflicting evidence (older or superseded sources, or reviews, that disagree with the newest
-guideline); References; disclaimer.
+Layout: the first screen (the summary, up to five key points, conflicting evidence: older or
+superseded sources that disagree with the newest guideline), then, folded under More from the
+sources: From the Guidelines (grouped by direction, strongest first, special populations apart),
+more of the answering sources, other guidelines on the subject; References; disclaimer.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from assistant.evidence import (
     GuidelineFindings,
     Quote,
     RecItem,
-    focus_hits,
     sort_key,
 )
-from assistant.intent import Ask, Intent, asks_for_number
+from assistant.intent import Ask, Intent
 from assistant.profile import CorpusProfile
 from assistant.types import NormalizationNote, Section, Sentence, SentenceKind
 from assistant.understand import Understanding
@@ -136,21 +135,15 @@ def guideline_section(
     findings: GuidelineFindings,
     book: CitationBook,
     profile: CorpusProfile,
-    key_points: Sequence[Sentence] = (),
 ) -> Section | None:
-    """Recommendations grouped by grade, after the guideline text that answers the question's
-    own subject (a threshold, a criterion, a definition) when there is such text."""
+    """Recommendations grouped by grade; other guidelines on the same subject apart."""
     found = findings.main or findings.special or findings.others or findings.superseded
-    if not (found or key_points):
+    if not found:
         return None
     section = Section(key="guidelines", title="From the Guidelines")
-    if key_points:
-        section.subsections.append(
-            Section(key="key-points", title="What the guidelines say", sentences=list(key_points))
-        )
     section.subsections.extend(_grouped(findings.main, book, prefix=""))
     if findings.others:
-        other = Section(key="other-guidelines", title="Other current guidelines")
+        other = Section(key="other-guidelines", title="Other guidelines")
         other.sentences = [recommendation_sentence(i, book) for i in findings.others]
         section.subsections.append(other)
     if findings.superseded:
@@ -415,88 +408,74 @@ def quote_sentence(quote: Quote, book: CitationBook, kind: SentenceKind) -> Sent
 
 
 def compose_offline(u: Understanding, evidence: Evidence, sources: Sources) -> Draft:
-    """Summary, From the Guidelines, From the Research, Conflicting evidence: every sentence
-    either quoted from a passage or filled in from the recommendation blocks it cites."""
+    """The first screen (summary, key points, conflicts), then, folded, More from the sources:
+    the guidelines' recommendations, more of the answering sources, other guidelines on the
+    subject. Every sentence is quoted from a passage or filled in from the recommendation
+    blocks it cites."""
     profile = sources.profile
     intent = evidence.intent
     findings = evidence.findings
     book = CitationBook()
-    key_points = [quote_sentence(q, book, SentenceKind.guideline_text) for q in evidence.key_points]
-    summary = summary_sentences(findings, u.topic.condition or "", intent, book, profile)
-    if key_points and (
-        intent.ask not in (Ask.management, Ask.dose) or asks_for_number(u.standalone)
-    ):
-        # A definition question is answered by the definition, a threshold question by the
-        # threshold, not by the drug list.
-        summary = []
-    closest = max(
-        findings.main,
-        key=lambda i: (focus_hits(i, intent.focus), -i.passage.rank),
-        default=None,
-    )
-    if not summary and closest is not None and _speaks_to_subject(closest, intent):
-        # "Can serology replace biopsy?": a recommendation on exactly that answers it first.
-        lead = recommendation_sentence(closest, book)
+    summary: list[Sentence] = []
+    points: list[Sentence] = []
+    quoted = [q for q in (evidence.summary, *evidence.key_points) if q is not None]
+    more = list(evidence.more)
+    if findings.main and intent.ask in (Ask.management, Ask.dose) and not intent.focus:
+        # "How is C managed?", a question with no subject of its own beyond the condition:
+        # what the newest guideline recommends, strongest first; the source text goes with the
+        # rest of the sources. A question on a subject ("what ferritin level ...") is
+        # summarised by its most relevant unit.
+        summary = summary_sentences(findings, u.topic.condition or "", intent, book, profile)
+    if summary:
+        more = quoted + more
+    elif evidence.recommendation_lead is not None:
+        # A recommendation on exactly what was asked answers it first.
+        lead = recommendation_sentence(evidence.recommendation_lead, book)
         summary = [lead.model_copy(update={"kind": SentenceKind.summary})]
-    if not summary and key_points:
-        summary = [key_points.pop(0).model_copy(update={"kind": SentenceKind.summary})]
-    guidelines = guideline_section(findings, book, profile, key_points)
-    research_lead, research = _research_section(u, evidence, book, sources)
-    conflict = conflict_section(evidence.conflict, book, profile) if evidence.conflict else None
-    if not summary and research_lead is not None:
-        summary = [research_lead]
-    elif research_lead is not None:
-        research.insert(0, research_lead.model_copy(update={"kind": SentenceKind.research}))
+        points = [quote_sentence(q, book, _kind_of(q)) for q in quoted]
+    elif evidence.summary is not None:
+        summary = [quote_sentence(evidence.summary, book, SentenceKind.summary)]
+        points = [quote_sentence(q, book, _kind_of(q)) for q in evidence.key_points]
     sections: list[Section] = []
     if summary:
         sections.append(Section(key="summary", title="Summary", sentences=summary))
-    if guidelines:
-        sections.append(guidelines)
-    if research:
-        sections.append(Section(key="research", title="From the Research", sentences=research))
-    if conflict:
+    if points:
+        sections.append(Section(key="key-points", title="Key points", sentences=points))
+    folded_conflict: Section | None = None
+    if evidence.conflict:
+        conflict = conflict_section(evidence.conflict, book, profile)
+        if len(conflict.sentences) > 2:
+            # The flag on the first screen: the oldest disagreeing source and the newest
+            # guideline's position; the other disagreeing sources under More.
+            middle = conflict.sentences[1:-1]
+            conflict.sentences = [conflict.sentences[0], conflict.sentences[-1]]
+            folded_conflict = Section(
+                key="conflicts-more",
+                title="Other sources that disagree",
+                sentences=middle,
+                folded=True,
+            )
         sections.append(conflict)
+    guidelines = guideline_section(findings, book, profile)
+    if guidelines:
+        sections.append(guidelines.model_copy(update={"folded": True}))
+    if folded_conflict is not None:
+        sections.append(folded_conflict)
+    more_sentences = [quote_sentence(q, book, _kind_of(q)) for q in more]
+    if more_sentences:
+        sections.append(
+            Section(key="sources", title="From the sources", sentences=more_sentences, folded=True)
+        )
+    others = [
+        quote_sentence(q, book, SentenceKind.guideline_text) for q in evidence.other_guidelines
+    ]
+    if others:
+        sections.append(
+            Section(key="other-guidelines", title="Other guidelines", sentences=others, folded=True)
+        )
     return Draft(sections=sections, book=book)
 
 
-def _speaks_to_subject(item: RecItem, intent: Intent) -> bool:
-    """A recommendation on two or more of the question's own subject words."""
-    return item.rec.kind is not RecommendationKind.evidence_conclusion and (
-        focus_hits(item, intent.focus) >= 2
-    )
-
-
-def _research_section(
-    u: Understanding, evidence: Evidence, book: CitationBook, sources: Sources
-) -> tuple[Sentence | None, list[Sentence]]:
-    """The answering section of a source page, in its order, led by the unit that best answers
-    the question; or else the most relevant research sentences."""
-    section = evidence.section
-    if section is not None:
-        units = section.units
-        lead = _best_unit(u, units, sources)
-        ordered = [units[lead], *units[:lead], *units[lead + 1 :]]
-        sentences = [quote_sentence(q, book, SentenceKind.research) for q in ordered]
-        for other in section.others:
-            sentences.extend(quote_sentence(q, book, SentenceKind.research) for q in other)
-        first = sentences[0].model_copy(update={"kind": SentenceKind.summary})
-        return first, sentences[1:]
-    sentences = [quote_sentence(q, book, SentenceKind.research) for q in evidence.research]
-    if not sentences:
-        return None, []
-    first = sentences[0].model_copy(update={"kind": SentenceKind.summary})
-    return first, sentences[1:]
-
-
-def _best_unit(u: Understanding, units: Sequence[Quote], sources: Sources, window: int = 4) -> int:
-    """The first units of a section say what it is about; of those, the one closest to the
-    question answers it (a list with its lead-in counts as one)."""
-    head = list(units[:window])
-    if len(head) <= 1:
-        return 0
-    vectors = sources.embedder.embed([q.full_text for q in head])
-    query = sources.embedder.embed_query(u.standalone)
-    scores = vectors @ query
-    # Earlier text is the page's own answer; later units must be clearly closer to win.
-    scores = [float(s) - 0.03 * i for i, s in enumerate(scores)]
-    return max(range(len(head)), key=lambda i: scores[i])
+def _kind_of(quote: Quote) -> SentenceKind:
+    guideline = quote.chunk.document.doc_type is DocType.guideline
+    return SentenceKind.guideline_text if guideline else SentenceKind.research

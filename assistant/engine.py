@@ -2,7 +2,7 @@
 
     understand  assistant.understand  clean, normalize, conversation, kind of question
     retrieve    assistant.evidence    hybrid BM25 + dense passages
-    select      assistant.evidence    coverage, recommendations, key text, research, conflicts
+    select      assistant.evidence    answerability, units by relevance, recommendations, conflicts
     compose     assistant.compose     offline and extractive; the LLM answerer swaps this step
     verify      assistant.verify      every cited sentence against its passage
     finish      here                  references, notes, refusal
@@ -113,8 +113,10 @@ class Assistant:
         return self.sources.profile
 
     def _warm_up(self) -> None:
-        """Load the model and BM25 now, so the first question is as fast as the rest."""
+        """Load the model, its token encoder and BM25 now, so the first question is as fast as
+        the rest."""
         self.embedder.embed_query("warm up")
+        self.retriever.token_features.encode(["warm up"])
         self.index.lexical()
 
     def ask(

@@ -7,14 +7,9 @@ groups, drugs) is read through the `CorpusProfile`, never written here.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from assistant.profile import CorpusProfile
 
 
 class Ask(StrEnum):
@@ -46,31 +41,6 @@ _ASK_CUES: tuple[tuple[Ask, re.Pattern[str]], ...] = (
 )
 
 
-def ask_bonus(sentences: list[str], ask: Ask, weight: float = 0.08) -> list[float]:
-    """A small relevance nudge for sentences that match the kind of question."""
-    cue = dict(_ASK_CUES).get(ask)
-    if cue is None:
-        return [0.0] * len(sentences)
-    return [weight if cue.search(s) else 0.0 for s in sentences]
-
-
-def on_topic(sentence: str, intent: Intent, profile: CorpusProfile) -> bool:
-    """Whether a research sentence speaks to this question's group, drugs or kind of ask.
-
-    Cosine relevance alone lets generic sentences ("C is a common disorder") into every answer.
-    """
-    if intent.populations and not profile.groups_in(sentence) & intent.populations:
-        return False
-    if intent.interventions:
-        lowered = sentence.lower()
-        return any(re.search(rf"\b{re.escape(t)}", lowered) for t in intent.interventions)
-    if intent.focus:
-        # "What is a flare?" is answered by sentences about flares.
-        return focus_matches(sentence, intent.focus) > 0
-    cue = dict(_ASK_CUES).get(intent.ask)
-    return cue is None or bool(cue.search(sentence)) or intent.ask is Ask.general
-
-
 def ask_of(text: str) -> Ask:
     for ask, cue in _ASK_CUES:
         if cue.search(text):
@@ -89,7 +59,7 @@ class Intent:
 
 # Words that say what kind of question it is, name the condition or the patient, or carry no
 # subject: what remains ("threshold", "relapse", "criteria") is what the answer must speak to.
-GENERIC_WORDS = _NOT_FOCUS = frozenset(
+_NOT_FOCUS = frozenset(
     [
         "a",
         "an",
@@ -312,11 +282,6 @@ def focus_terms(question: str, names: frozenset[str] = frozenset()) -> set[str]:
     return set().union(*focus_groups(question, names))
 
 
-# When a question has no subject of its own and no recommendation answers it ("How is C
-# treated in adults?"), guideline text about treatment is the answer, or says there is none.
-TREATMENT_FOCUS = frozenset({"treat", "manag", "therap"})
-
-
 def focus_matches(text: str, focus: set[str]) -> int:
     """How many of the focus stems the text contains (as word beginnings)."""
     lowered = text.lower()
@@ -336,65 +301,6 @@ def intervention_key(text: str) -> str:
     key = re.sub(r"\(.*?\)", " ", key)
     key = re.sub(r"[^a-z0-9 /-]+", " ", key)
     return re.sub(r"\s+", " ", key).strip()
-
-
-_ASKS_FOR_NUMBER = re.compile(
-    r"\b(level|levels|threshold|cut-?off|value|how (?:much|many|long|often)|dose|doses|dosage|"
-    r"duration|frequency|index|below|above|when)\b",
-    re.I,
-)
-# A quantity, not a year ("2025 WHO") or a name ("ICSD-3").
-_NUMBER = re.compile(r"(?<![\d.\w-])(?!(?:19|20)\d\d(?!\d))\d+(?:\.\d+)?(?![\w-])")
-# Sentences about how a guideline was made (its task force, search, sponsors) rarely answer a
-# clinical question, however close their words are to it.
-_PROCESS = re.compile(
-    r"\b(task force (?:was |)(?:formed|set up|aimed|searched|reviewed)|formed a task force|"
-    r"set up a task force|searched (?:medline|pubmed|embase)|workshop|sponsored|was written|"
-    r"formally approved|aimed to give|review included|reviewed the literature|"
-    r"literature (?:search|review) (?:was|were)|the aim (?:was|of this)|panel of \d+|"
-    r"members of the (?:panel|committee|group))\b",
-    re.I,
-)
-
-
-def asks_for_number(question: str) -> bool:
-    """A level, threshold, dose, duration: the answer is a quantity."""
-    return bool(_ASKS_FOR_NUMBER.search(question))
-
-
-def is_process_text(sentence: str) -> bool:
-    """Whether a sentence tells how a guideline was made rather than what it says."""
-    return bool(_PROCESS.search(sentence))
-
-
-def subject_bonus(sentences: list[str], intent: Intent, question: str) -> list[float]:
-    """Relevance nudges for guideline text, on top of cosine similarity, which mostly sees the
-    topic: the more of the question's subject words a sentence names, the more it gains, rarer
-    words counting more ("creatinine" over "kidney"); a number counts when the question asks for
-    one, and the guideline's own making counts against."""
-    if not sentences:
-        return []
-    groups = focus_groups(question, intent.names) or (
-        [frozenset(intent.focus)] if intent.focus else []
-    )
-    lowered = [s.lower() for s in sentences]
-    hits = [
-        [any(re.search(rf"\b{re.escape(f)}", text) for f in group) for group in groups]
-        for text in lowered
-    ]
-    n = len(sentences)
-    weights = [math.log((n + 1) / (1 + sum(h[j] for h in hits))) + 1.0 for j in range(len(groups))]
-    total = sum(weights) or 1.0
-    wants_number = bool(_ASKS_FOR_NUMBER.search(question))
-    out = []
-    for sentence, row in zip(sentences, hits, strict=True):
-        bonus = 0.15 * sum(w for w, hit in zip(weights, row, strict=True) if hit) / total
-        if wants_number and _NUMBER.search(sentence):
-            bonus += 0.08
-        if _PROCESS.search(sentence):
-            bonus -= 0.2
-        out.append(bonus)
-    return out
 
 
 _SENTENCE_END = re.compile(r"(?<=[?.!])\s+")
@@ -469,7 +375,6 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
         (Kind.definition, r"\b(what (?:is|are)|define|definition|meaning|overview|describe)\b"),
     )
 )
-KIND_WORDS = re.compile("|".join(cue.pattern for _, cue in _KIND_CUES), re.I)
 
 
 def kind_of(text: str) -> Kind:

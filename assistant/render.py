@@ -10,6 +10,9 @@ from assistant.types import Answer, Citation, Reference, Section, Sentence
 
 _URL = re.compile(r"\b(?:[a-z][a-z0-9+.-]*://|www\.)", re.I)
 
+#: the heading of what is not on the first screen
+MORE_TITLE = "More from the sources"
+
 
 def inert_links(text: str) -> str:
     """A web address in answer text stays readable but is not a link in any Markdown or
@@ -67,9 +70,29 @@ def reference_line(ref: Reference, pages: Sequence[int] = (), recs: Sequence[str
     return " ".join(parts)
 
 
-def to_markdown(answer: Answer) -> str:
+def shown_references(answer: Answer, brief: bool) -> list[Reference]:
+    """All references, or with `brief` those the first screen cites."""
+    if not brief:
+        return list(answer.references)
+    numbers = {c.number for s in _sentences(answer.first_screen()) for c in s.citations}
+    return [r for r in answer.references if r.number in numbers]
+
+
+def _sentences(sections: Sequence[Section]) -> list[Sentence]:
+    out: list[Sentence] = []
+    for section in sections:
+        out.extend(section.sentences)
+        out.extend(_sentences(section.subsections))
+    return out
+
+
+def to_markdown(answer: Answer, brief: bool = False) -> str:
+    """The first screen, then (unless `brief`) the rest under 'More from the sources'."""
     lines: list[str] = []
+    folded = [] if brief else answer.folded_sections()
     for section in answer.sections:
+        if section.folded:
+            continue
         if section.key == "notes":
             lines.extend(f"> **Note:** {s.text}" for s in section.sentences)
             lines.append("")
@@ -78,11 +101,17 @@ def to_markdown(answer: Answer) -> str:
             lines.append("")
         else:
             _markdown_section(section, lines, level=2)
-    if answer.references:
+    if folded:
+        lines.append(f"## {MORE_TITLE}")
+        lines.append("")
+        for section in folded:
+            _markdown_section(section, lines, level=3)
+    references = shown_references(answer, brief)
+    if references:
         lines.append("## References")
         lines.extend(
             f"{r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}"
-            for r in answer.references
+            for r in references
         )
         lines.append("")
     if answer.disclaimer:
@@ -99,7 +128,8 @@ def _markdown_section(section: Section, lines: list[str], level: int) -> None:
         _markdown_section(sub, lines, level + 1)
 
 
-def to_text(answer: Answer) -> str:
+def to_text(answer: Answer, brief: bool = False) -> str:
+    """The first screen, then (unless `brief`) the rest under 'MORE FROM THE SOURCES'."""
     lines: list[str] = []
 
     def walk(section: Section, depth: int) -> None:
@@ -123,12 +153,20 @@ def to_text(answer: Answer) -> str:
             walk(sub, depth + 1)
 
     for section in answer.sections:
-        walk(section, 0)
-    if answer.references:
+        if not section.folded:
+            walk(section, 0)
+    folded = [] if brief else answer.folded_sections()
+    if folded:
+        lines.append(MORE_TITLE.upper())
+        lines.append("")
+        for section in folded:
+            walk(section, 1)
+    references = shown_references(answer, brief)
+    if references:
         lines.append("REFERENCES")
         lines.extend(
             f"  {r.number}. {reference_line(r, answer.pages_cited(r), answer.recs_cited(r))}"
-            for r in answer.references
+            for r in references
         )
         lines.append("")
     if answer.disclaimer:

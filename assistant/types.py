@@ -115,6 +115,10 @@ class Section(BaseModel):
     title: str
     sentences: list[Sentence] = Field(default_factory=list)
     subsections: list[Section] = Field(default_factory=list)
+    folded: bool = Field(
+        default=False,
+        description="Shown under a collapsed 'More from the sources', not on the first screen.",
+    )
 
 
 class Reference(BaseModel):
@@ -152,6 +156,27 @@ class Answer(BaseModel):
         for section in self.sections:
             walk(section)
         return out
+
+    def first_screen(self) -> list[Section]:
+        """The content sections shown before 'More from the sources': the summary, the key
+        points and any conflict; not the notes, the refusal's topics or the references."""
+        return [s for s in self.sections if not s.folded and s.key != "notes"]
+
+    def folded_sections(self) -> list[Section]:
+        return [s for s in self.sections if s.folded]
+
+    def first_screen_text(self) -> str:
+        """The plain text of the first screen (its lists included, no citation marks)."""
+        out: list[str] = []
+
+        def walk(section: Section) -> None:
+            out.extend(s.claim.replace(" - ", " ") for s in section.sentences)
+            for sub in section.subsections:
+                walk(sub)
+
+        for section in self.first_screen():
+            walk(section)
+        return " ".join(out)
 
     def pages_cited(self, ref: Reference) -> list[int]:
         """Pages of the passages the shown sentences cite under this reference ("p. 14")."""

@@ -8,6 +8,7 @@ stale or half-written index is detected and rebuilt instead of served.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -81,6 +82,20 @@ class BM25Index:
         # Best first; ties by position in the index, so the same query gives the same order.
         order = top[np.lexsort((top, -scores[top]))]
         return [LexicalHit(self.ids[int(i)], float(scores[i])) for i in order if scores[i] > 0]
+
+    def idf(self, token: str) -> float:
+        """How rare a (lexical) token is among the chunks: BM25's idf; a token no chunk uses
+        gets the idf of a word in none of them."""
+        if self._model is None:
+            return 0.0
+        scores = self._model.scores
+        n = int(scores.get("num_docs", len(self.ids)))
+        index = self._model.vocab_dict.get(token)
+        df = 0
+        if index is not None:
+            indptr = scores["indptr"]
+            df = int(indptr[index + 1] - indptr[index])
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def has_term(self, text: str) -> bool:
         """Whether every word of `text` occurs in the indexed chunks (a name the corpus uses),

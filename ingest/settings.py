@@ -136,19 +136,41 @@ class RetrievalSettings(_Section):
 class AnswerSettings(_Section):
     """The offline answerer's thresholds (how they are used: docs/answering.md)."""
 
-    abstain_floor: float = Field(
-        default=0.42, ge=0, le=1, description="Best passage cosine below which we abstain."
+    answer_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Answerability below which cliniq refuses; default: the threshold fitted "
+        "with the model (assistant/data/relevance.json, docs/answering.md).",
     )
     rec_candidates: int = Field(default=80, ge=1, description="Recommendation blocks considered.")
     rec_floor: float = Field(default=0.30, ge=0, le=1, description="Min cosine of a block.")
     key_points: int = Field(
-        default=4, ge=0, description="Guideline-text sentences on the question's subject."
+        default=5, ge=0, description="Most relevant units shown after the summary."
     )
-    key_point_passages: int = Field(default=12, ge=1)
+    first_screen_words: int = Field(
+        default=120, ge=20, description="Words of the summary and key points together, at most."
+    )
+    more_units: int = Field(
+        default=8, ge=0, description="Further relevant units, folded under More from the sources."
+    )
+    document_margin: float | None = Field(
+        default=None,
+        ge=0,
+        description="A document is cited when its relevance is within this of the best "
+        "document's; default: the fitted one.",
+    )
+    key_point_passages: int = Field(
+        default=12, ge=1, description="Prose passages added to the candidates."
+    )
+    section_documents: int = Field(
+        default=2, ge=0, description="Best documents whose other sections join the candidates."
+    )
+    sections_per_document: int = Field(
+        default=3, ge=0, description="Their sections closest to the question that join."
+    )
     research_passages: int = Field(default=8, ge=0)
-    research_sentences: int = Field(default=4, ge=0)
-    research_floor: float = Field(default=0.40, ge=0, le=1)
-    mmr_lambda: float = Field(default=0.8, ge=0, le=1)
+    mmr_lambda: float = Field(default=0.75, ge=0, le=1)
     max_per_special_population: int = Field(default=6, ge=1)
     verify_threshold: float = Field(
         default=0.5, ge=0, le=1, description="Min support score for a sentence to be shown."

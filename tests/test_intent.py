@@ -1,6 +1,7 @@
-"""What a question asks about: its subject words, its asking sentences, its kind, and how
-guideline text is ranked against them. Pure functions, no model; condition and group names come
-from a corpus profile built from recommendation blocks and the bundled lexicon."""
+"""What a question asks about: its subject words, its asking sentences and its kind (how text
+is ranked against a question: tests/test_relevance.py). Pure functions, no model; condition and
+group names come from a corpus profile built from recommendation blocks and the bundled
+lexicon."""
 
 from __future__ import annotations
 
@@ -9,14 +10,11 @@ from conftest import CORPUS_DIR
 
 from assistant.intent import (
     Ask,
-    Intent,
     Kind,
     ask_of,
     focus_terms,
-    is_process_text,
     kind_of,
     question_core,
-    subject_bonus,
 )
 from assistant.lexicon import Lexicon
 from assistant.profile import CorpusProfile
@@ -145,22 +143,6 @@ def test_short_names_are_the_documents_own():
 )
 def test_every_condition_gets_the_same_kinds_of_question(question, kind):
     assert kind_of(question) is kind
-
-
-def test_rare_subject_words_numbers_and_process_text_move_the_ranking():
-    question = "What ferritin level should prompt iron therapy?"
-    intent = Intent(focus=focus_terms(question))
-    sentences = [
-        "Adults with RLS should receive iron when serum ferritin is 75 ng/mL or lower.",
-        "Iron treatment of RLS was reviewed in 2018.",
-        "The task force searched MEDLINE for iron and ferritin studies.",
-        "Oral iron is an option for many patients with RLS and low iron.",
-    ]
-    threshold, year_only, process, iron_only = subject_bonus(sentences, intent, question)
-    assert threshold > iron_only > 0  # ferritin is rarer than iron, and a quantity is asked
-    assert year_only == pytest.approx(iron_only)  # a year is not a quantity
-    assert process < 0
-    assert is_process_text(sentences[2]) and not is_process_text(sentences[0])
 
 
 def test_stems_join_inflections_and_subjects_bring_the_words_their_answers_use():

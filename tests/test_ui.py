@@ -525,9 +525,20 @@ def test_seed_question_is_answered_in_the_product_layout(app_env):
     reply = replies(at)[0]
     assert RESLEG_NOTE in reply.info[0].value
     text = text_of(reply)
-    for heading in ("From the Guidelines", "From the Research", "References"):
+    for heading in ("Conflicting evidence", "From the Guidelines", "References"):
         assert f"#### {heading}" in text
-    assert text.index(RESLEG_NOTE) < text.index("**Summary.**") < text.index("From the Guidelines")
+    # The first screen (summary, conflict flag), then the rest in a collapsed expander.
+    more = reply.expander[0]
+    assert more.label == "More from the sources"
+    assert not more.proto.expanded
+    assert "#### From the Guidelines" in " ".join(m.value for m in more.markdown)
+    assert "**Summary.**" not in " ".join(m.value for m in more.markdown)
+    assert (
+        text.index(RESLEG_NOTE)
+        < text.index("**Summary.**")
+        < text.index("Conflicting evidence")
+        < text.index("From the Guidelines")
+    )
     assert text.index("Recommended (strong, for)") < text.index("Suggested (conditional, for)")
     # Citation numbers link to their passage; the viewer holds it, cited sentence marked.
     link = re.search(r"\. \\\[\[1\]\(#(a0-p[0-9a-f]{12})\)", text)
@@ -536,7 +547,7 @@ def test_seed_question_is_answered_in_the_product_layout(app_env):
     assert "](https://doi.org/" in text
     assert "not medical advice" in reply.caption[0].value
     assert reply.caption[-1].value.startswith("Answered by the offline answerer in ")
-    passages = reply.expander[0]
+    passages = reply.expander[1]
     assert passages.label == "Passages and scores"
     table = passages.dataframe[0].value
     assert list(table.columns[:6]) == ["#", "fused", "dense", "dense rank", "BM25", "BM25 rank"]

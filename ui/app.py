@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ingest  # noqa: F401  (offline hub and pinned threads, before torch loads)
+from assistant.render import MORE_TITLE
 from assistant.types import Answer
 from ingest.errors import CliniqError, IndexMissingError
 from ingest.settings import Settings
@@ -25,6 +26,7 @@ from ui.backend import (
 )
 from ui.view import (
     PASSAGE_CSS,
+    Block,
     answer_blocks,
     cited_passages_html,
     escape,
@@ -172,12 +174,24 @@ def show_reply(exchange: Exchange, index: int) -> None:
         show_answer(exchange.answer, f"a{index}")
 
 
+def show_more(blocks: list[Block]) -> None:
+    """Everything past the first screen, collapsed until asked for."""
+    with st.expander(MORE_TITLE, expanded=False, icon=":material/library_books:"):
+        for block in blocks:
+            st.markdown(block.markdown, anchors=False)
+
+
 def show_answer(answer: Answer, anchor: str) -> None:
     reading = follow_up_reading(answer)
     if reading:
         st.caption(":material/forum: " + reading)
     viewer = cited_passages_html(answer, anchor)
-    for block in answer_blocks(answer, anchor):
+    blocks = answer_blocks(answer, anchor)
+    more = [b for b in blocks if b.folded]
+    for block in (b for b in blocks if not b.folded):
+        if block.kind in ("references", "disclaimer") and more:
+            show_more(more)
+            more = []
         if block.kind == "references" and viewer:
             # The passage a clicked [n] opens, with the cited sentence highlighted.
             st.markdown(PASSAGE_CSS + viewer, unsafe_allow_html=True)
@@ -189,6 +203,8 @@ def show_answer(answer: Answer, anchor: str) -> None:
             st.caption(block.markdown)
         else:
             st.markdown(block.markdown, anchors=False)
+    if more:
+        show_more(more)
     with st.expander("Passages and scores", icon=":material/manage_search:"):
         read_as = searched_for(answer)
         if read_as:

@@ -1,8 +1,9 @@
 """Answer -> Markdown pieces for the Streamlit page. Pure functions: testable without Streamlit.
 
-The page follows the product layout of ``assistant.render.to_markdown`` (notes, summary, From the
-Guidelines, From the Research, Conflicting evidence, References, disclaimer) but splits it into
-blocks, so the app can put the notes in a call-out and the disclaimer in small print. Like the
+The page follows the product layout of ``assistant.render.to_markdown`` (notes, the first screen:
+summary, key points, conflicting evidence; then, folded, More from the sources; References,
+disclaimer) but splits it into blocks, so the app can put the notes in a call-out, the folded
+sections in a collapsed expander and the disclaimer in small print. Like the
 renderers, it adds no content, only layout and links.
 """
 
@@ -32,6 +33,8 @@ class Block:
 
     kind: str
     markdown: str
+    #: under the collapsed "More from the sources", not on the first screen
+    folded: bool = False
 
 
 def escape(text: str) -> str:
@@ -182,6 +185,8 @@ def answer_blocks(answer: Answer, anchor: str | None = None) -> list[Block]:
     ``anchor``, each citation number links to its passage (see ``cited_passages_html``)."""
     blocks: list[Block] = []
     for section in answer.sections:
+        if section.folded:
+            continue
         if section.key == "notes":
             blocks.append(Block("notes", notes_markdown(section)))
         elif section.key == "summary":
@@ -190,6 +195,10 @@ def answer_blocks(answer: Answer, anchor: str | None = None) -> list[Block]:
             blocks.append(Block("abstention", abstention_markdown(section, answer.nearest_topics)))
         else:
             blocks.append(Block(section.key, section_markdown(section, anchor=anchor)))
+    blocks.extend(
+        Block(section.key, section_markdown(section, anchor=anchor), folded=True)
+        for section in answer.folded_sections()
+    )
     if answer.references:
         pages = {r.number: answer.pages_cited(r) for r in answer.references}
         blocks.append(Block("references", references_markdown(answer.references, pages)))

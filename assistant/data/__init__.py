@@ -1,0 +1,1 @@
+"""Data files the answerer reads: fitted weights, with the script that fits each."""

@@ -1,0 +1,348 @@
+"""How relevant source text is to a question: what an answer quotes, and whether it answers.
+
+Every candidate unit (a sentence, or a lead-in with its list) of the retrieved passages is scored
+with signals that do not depend on how a corpus is laid out: the packaged MiniLM's sentence
+cosine and late-interaction token match, BM25 over the units with the index's word rarities, the
+passage's rank, and the unit's position and neighbours. The question's kind and the heading are
+one small feature among them, never a gate. The weights of the score and of the answerability
+model are data (`assistant/data/relevance.json`), fitted by `scripts/fit_relevance.py` on
+development parts of several libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from assistant.context import Sources
+from assistant.intent import Kind, kind_of, kinds_in
+from ingest.lexical import lexical_tokens
+from ingest.types import Chunk, DocType, Passage
+
+WEIGHTS_PATH = Path(__file__).parent / "data" / "relevance.json"
+# The user's own words, kept in brackets after the reading of them ("ropinirole (Requip)"): the
+# reading is what the sources use.
+_PARENTHESES = re.compile(r"\([^()]*\)")
+
+#: the features of a unit, in the order the weights are stored
+UNIT_FEATURES = (
+    "cosine",
+    "tokens",
+    "bm25",
+    "rank",
+    "passage",
+    "position",
+    "neighbours",
+    "kind",
+)
+#: the features of a question against what was retrieved, in the order the weights are stored
+ANSWER_FEATURES = (
+    "passage_cosine",
+    "unit_cosine",
+    "unit_tokens",
+    "coverage",
+    "missing",
+    "known",
+)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Linear weights of the unit score, and the answerability model with its threshold."""
+
+    unit: tuple[float, ...]
+    unit_bias: float
+    answer: tuple[float, ...]
+    answer_bias: float
+    threshold: float
+    #: a document is cited only when its relevance is within this of the best document's
+    document_margin: float
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_PATH) -> Weights:
+        data = json.loads(Path(path).read_text())
+        unit = tuple(float(data["unit"][name]) for name in UNIT_FEATURES)
+        answer = tuple(float(data["answerability"]["coef"][name]) for name in ANSWER_FEATURES)
+        return cls(
+            unit=unit,
+            unit_bias=float(data.get("unit_intercept", 0.0)),
+            answer=answer,
+            answer_bias=float(data["answerability"]["intercept"]),
+            threshold=float(data["answerability"]["threshold"]),
+            document_margin=float(data["document_margin"]),
+        )
+
+
+@cache
+def default_weights() -> Weights:
+    return Weights.load()
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A unit of source text the answer may quote: a sentence, or a lead-in with its list."""
+
+    text: str
+    chunk: Chunk
+    items: tuple[str, ...] = ()
+    relevance: float = 0.0
+
+    @property
+    def full_text(self) -> str:
+        return " ".join([self.text, *self.items])
+
+
+@dataclass
+class Unit:
+    """A candidate unit, where it sits, and how relevant it is."""
+
+    quote: Quote
+    passage: Passage
+    index: int  # its place among its passage's units
+    count: int  # how many units its passage has
+    features: np.ndarray = field(default_factory=lambda: np.zeros(len(UNIT_FEATURES)))
+    score: float = 0.0
+    vector: np.ndarray | None = None
+
+    @property
+    def document_id(self) -> str:
+        return self.quote.chunk.document.id
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Reading order within its document."""
+        return (self.quote.chunk.position, self.index)
+
+
+@dataclass
+class Scored:
+    """The units of a question's passages, scored, and the features of the question."""
+
+    units: list[Unit]
+    query: np.ndarray
+    answer_features: np.ndarray
+    answer_probability: float
+    #: best unit score per document, best first
+    documents: list[tuple[str, float]]
+
+
+def candidate_units(
+    passages: Sequence[Passage], units_of: Callable[[Chunk], list[Quote]]
+) -> list[Unit]:
+    """The units of the passages, each once (chunks overlap), best-ranked copy first."""
+    out: list[Unit] = []
+    seen: set[str] = set()
+    for passage in passages:
+        quotes = units_of(passage.chunk)
+        for i, quote in enumerate(quotes):
+            key = " ".join(quote.full_text.lower().split())
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Unit(quote=quote, passage=passage, index=i, count=len(quotes)))
+    return out
+
+
+def _idf(sources: Sources, tokens: set[str]) -> dict[str, float]:
+    """Rarity of each word among the index's chunks; a word no chunk uses is rarest."""
+    lexical = sources.index.lexical()
+    return {t: lexical.idf(t) for t in tokens}
+
+
+def _bm25(
+    query: list[str], docs: list[list[str]], idf: dict[str, float], k1: float = 1.2, b: float = 0.75
+) -> np.ndarray:
+    if not docs:
+        return np.zeros(0)
+    lengths = np.array([len(d) for d in docs], dtype=np.float32)
+    avg = float(lengths.mean()) or 1.0
+    scores = np.zeros(len(docs), dtype=np.float32)
+    for term in dict.fromkeys(query):
+        tf = np.array([d.count(term) for d in docs], dtype=np.float32)
+        scores += idf.get(term, 0.0) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths / avg))
+    return scores
+
+
+def _token_match(query_tokens: np.ndarray, unit_tokens: np.ndarray) -> float:
+    if not len(query_tokens) or not len(unit_tokens):
+        return 0.0
+    return float((query_tokens @ unit_tokens.T).max(axis=1).mean())
+
+
+def score_units(
+    question: str,
+    units: list[Unit],
+    passages: Sequence[Passage],
+    sources: Sources,
+    weights: Weights | None = None,
+    *,
+    asking: str | None = None,
+    known: bool = False,
+) -> Scored:
+    """Score every unit against the question; the question's answerability features too.
+
+    `asking`: the sentences that ask (without a case history around them), whose words the
+    sources must use; `known`: the question names a condition or concept the index uses."""
+    weights = weights or default_weights()
+    extractor = sources.retriever.token_features
+    texts = [u.quote.full_text for u in units]
+    vectors, tokens = extractor.encode([question, *texts])
+    query, query_tokens = vectors[0], tokens[0]
+    vectors, tokens = vectors[1:], tokens[1:]
+    q_terms = lexical_tokens(_PARENTHESES.sub(" ", asking or question))
+    unit_terms = [lexical_tokens(t) for t in texts]
+    idf = _idf(sources, set(q_terms))
+    bm25 = _bm25(q_terms, unit_terms, idf)
+    # Over the question's total word rarity: about the share of it the unit uses (a unit that
+    # names only the words every chunk uses scores low, however it ranks among its peers).
+    bm25 = bm25 / (sum(idf.get(t, 0.0) for t in dict.fromkeys(q_terms)) or 1.0)
+    kind = kind_of(question)
+    cosines = vectors @ query if len(units) else np.zeros(0)
+    for i, unit in enumerate(units):
+        unit.vector = vectors[i]
+        heading = unit.quote.chunk.section_path[-1] if unit.quote.chunk.section_path else ""
+        neighbours = [
+            float(cosines[j])
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(units) and units[j].passage is unit.passage
+        ]
+        unit.features = np.array(
+            [
+                float(cosines[i]),
+                _token_match(query_tokens, tokens[i]),
+                float(bm25[i]),
+                1.0 / unit.passage.rank,
+                unit.passage.dense_score or 0.0,
+                1.0 / (1 + unit.index),
+                max(neighbours, default=0.0),
+                1.0 if kind is not Kind.general and kind in kinds_in(heading) else 0.0,
+            ],
+            dtype=np.float32,
+        )
+        # The probability that the unit holds the answer.
+        z = float(np.dot(weights.unit, unit.features)) + weights.unit_bias
+        unit.score = 1.0 / (1.0 + math.exp(-z))
+    documents: dict[str, float] = {}
+    for unit in units:
+        doc = unit.document_id
+        documents[doc] = max(documents.get(doc, -1e9), unit.score)
+    ranked = sorted(documents.items(), key=lambda kv: -kv[1])
+    features = answer_features(q_terms, idf, units, passages, sources, known)
+    z = float(np.dot(weights.answer, features)) + weights.answer_bias
+    return Scored(
+        units=units,
+        query=query,
+        answer_features=features,
+        answer_probability=1.0 / (1.0 + math.exp(-z)),
+        documents=ranked,
+    )
+
+
+def answer_features(
+    q_terms: list[str],
+    idf: dict[str, float],
+    units: list[Unit],
+    passages: Sequence[Passage],
+    sources: Sources,
+    known: bool = False,
+) -> np.ndarray:
+    """What decides answer or refuse: how close the best passage and unit are, and how much of
+    the question's rare words the best retrieved documents use.
+
+    `coverage`: the best, over the documents of the top passages, of the share of the
+    question's word rarity (idf) that the document's title, headings and retrieved text use.
+    `missing`: the rarity of the rarest question word that no retrieved passage uses, over the
+    rarity of a word no chunk uses (1.0: the question names something the index never does).
+    `known`: 1.0 when the question names a condition or lexicon concept the index uses."""
+    best_passage = max((p.dense_score or 0.0 for p in passages), default=0.0)
+    best_cos = max((float(u.features[0]) for u in units), default=0.0)
+    best_tok = max((float(u.features[1]) for u in units), default=0.0)
+    terms = [t for t in dict.fromkeys(q_terms) if not t.isdigit()]
+    total = sum(idf.get(t, 0.0) for t in terms) or 1.0
+    words_of: dict[str, set[str]] = {}
+    for passage in passages:
+        doc = passage.chunk.document
+        words = words_of.setdefault(doc.id, set(lexical_tokens(doc.title)))
+        words.update(lexical_tokens(" ".join(passage.chunk.section_path)))
+        words.update(lexical_tokens(passage.chunk.text))
+    found_in = {doc: _matcher(words) for doc, words in words_of.items()}
+    coverage = max(
+        (sum(idf.get(t, 0.0) for t in terms if found(t)) / total for found in found_in.values()),
+        default=0.0,
+    )
+    anywhere = _matcher(set().union(*words_of.values()) if words_of else set())
+    ceiling = sources.index.lexical().idf("\u2205never-indexed") or 1.0
+    missing = max((idf.get(t, 0.0) for t in terms if not anywhere(t)), default=0.0)
+    return np.array(
+        [best_passage, best_cos, best_tok, coverage, missing / ceiling, float(known)],
+        dtype=np.float32,
+    )
+
+
+def _matcher(words: set[str]) -> Callable[[str], bool]:
+    """Whether a question word is among `words`: as it is, as part of a hyphenated word, or
+    sharing its first five letters ("treated" and "treatment", "migrane" and "migraine")."""
+    parts = {p for w in words for p in w.split("-")} | words
+    prefixes = {w[:5] for w in parts if len(w) >= 5}
+    return lambda t: t in parts or (len(t) >= 5 and t[:5] in prefixes)
+
+
+def select_units(
+    scored: Scored,
+    k: int,
+    documents: set[str] | None = None,
+    lam: float = 0.75,
+    exclude: Sequence[Unit] = (),
+) -> list[Unit]:
+    """Maximal marginal relevance: the best units, none saying what a chosen one says."""
+    pool = [
+        u
+        for u in scored.units
+        if (documents is None or u.document_id in documents) and u not in exclude
+    ]
+    chosen: list[Unit] = list(exclude)
+    picked: list[Unit] = []
+    while pool and len(picked) < k:
+
+        def gain(unit: Unit) -> float:
+            if not chosen:
+                return unit.score
+            redundancy = max(float(unit.vector @ c.vector) for c in chosen)  # type: ignore[operator]
+            return lam * unit.score - (1 - lam) * redundancy
+
+        best = max(pool, key=gain)
+        pool.remove(best)
+        text = best.quote.full_text.lower()
+        if any(
+            text in c.quote.full_text.lower() or c.quote.full_text.lower() in text for c in chosen
+        ):
+            continue  # a list or sentence already said, whole or in part
+        chosen.append(best)
+        picked.append(best)
+    return picked
+
+
+def in_source_order(units: Sequence[Unit], documents: Sequence[str]) -> list[Unit]:
+    """Each source's units in its own reading order, sources in the given order."""
+    rank = {d: i for i, d in enumerate(documents)}
+    return sorted(units, key=lambda u: (rank.get(u.document_id, len(rank)), u.order))
+
+
+def close_documents(scored: Scored, margin: float | None = None) -> list[str]:
+    """Documents whose relevance is close to the best document's: the answer's subject."""
+    if not scored.documents:
+        return []
+    margin = default_weights().document_margin if margin is None else margin
+    best = scored.documents[0][1]
+    return [d for d, s in scored.documents if s >= best - margin]
+
+
+def is_guideline(unit: Unit) -> bool:
+    return unit.quote.chunk.document.doc_type is DocType.guideline

@@ -1,0 +1,416 @@
+"""Fit the relevance weights and the answerability model (assistant/data/relevance.json).
+
+Development parts only (`evals.split`, salt in `evals.split.SALT`) of three libraries of
+different publishers and shapes, each indexed on its own:
+
+- MedQuAD (NIH/NLM pages): `evals/suites/medquad_dev.yaml`, its covered and uncovered cases;
+- COVID-QA (CORD-19 full-text articles): the development articles; a salted share of them is
+  left out of the index, and their questions are the uncovered ones;
+- PubMedQA (PubMed abstracts, conclusions not indexed): the same, keyed by PMID;
+- the bundled guideline library (`corpus/`), the single questions of `evals/suites/rls.yaml`: a
+  unit holds the answer when it names one of the case's expected facts.
+
+Units: a pairwise logistic regression (learning to rank) over `assistant.relevance.UNIT_FEATURES`
+of which of two units of one question's retrieved passages holds the answer (COVID-QA: the gold
+span; MedQuAD: a unit of the answering page inside its reference answer), Platt-scaled into a
+probability. Answerability: a logistic regression over
+`ANSWER_FEATURES` of covered vs uncovered, its threshold the one that maximises the worst of
+answered and refused rates, averaged over the libraries. The document margin: the one that best
+keeps the answering document among the documents within it on covered questions, each other
+document within it counting against (a twentieth of a lost one).
+
+    PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(ROOT))
+
+from assistant.conversation import Session  # noqa: E402
+from assistant.engine import Assistant  # noqa: E402
+from assistant.evidence import retrieve_passages, score_question  # noqa: E402
+from assistant.relevance import ANSWER_FEATURES, UNIT_FEATURES, WEIGHTS_PATH  # noqa: E402
+from assistant.understand import understand  # noqa: E402
+from evals.split import side, split  # noqa: E402
+from ingest.pipeline import ingest_paths  # noqa: E402
+from ingest.settings import Settings  # noqa: E402
+
+LEFT_OUT = "left-out"  # the set name under which a development document is left out of the index
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split())
+
+
+def _assistant(index_dir: Path, corpus: list[Path]) -> Assistant:
+    settings = Settings()
+    settings.store.index_dir = index_dir
+    settings.lexicon_dir = ROOT / "corpus" / "lexicon"
+    ingest_paths(corpus, settings)  # incremental: an unchanged library takes seconds
+    return Assistant(settings)
+
+
+# -- the three libraries ----------------------------------------------------------------------
+
+
+def medquad_cases(work: Path, limit: int) -> tuple[Assistant, list[dict]]:
+    from evals.suite import load_suite, materialize_index
+
+    suite = load_suite(ROOT / "evals" / "suites" / "medquad_dev.yaml")
+    directory, references = materialize_index(suite, work / "medquad-data")
+    assistant = _assistant(work / "medquad-index", [directory])
+    cases = []
+    for case in suite.cases:
+        cases.append(
+            {
+                "set": "medquad",
+                "question": case.user_input,
+                "covered": bool(case.answerable),
+                "document": case.answering_document,
+                "gold": references.get(case.reference_record or "", ""),
+                "kind": "reference",
+            }
+        )
+    return assistant, cases[:limit]
+
+
+def guideline_cases(work: Path, limit: int) -> tuple[Assistant, list[dict]]:
+    """The bundled guideline library (corpus/) with its suite's single questions: a unit holds
+    the answer when it names one of the case's expected facts."""
+    from evals.suite import load_suite
+
+    suite = load_suite(ROOT / "evals" / "suites" / "rls.yaml")
+    assistant = _assistant(work / "guideline-index", [ROOT / "corpus"])
+    cases = []
+    for case in suite.cases:
+        if case.turns or case.answerable is None:
+            continue
+        cases.append(
+            {
+                "set": "guidelines",
+                "question": case.user_input,
+                "covered": bool(case.answerable),
+                "document": (case.expected_documents or [None])[0],
+                "documents": list(case.expected_documents),
+                "gold": [list(fact) for fact in case.must_include],
+                "kind": "facts",
+            }
+        )
+    return assistant, cases[:limit]
+
+
+def covid_cases(work: Path, limit: int) -> tuple[Assistant, list[dict]]:
+    articles = SHARED / "covid_qa" / "articles"
+    rows = [json.loads(line) for line in (SHARED / "covid_qa" / "questions.jsonl").open()]
+    docs = sorted(p.name for p in articles.glob("*.txt"))
+    dev_docs = split("covid_qa", docs, key=lambda d: d)["dev"]
+    indexed = [d for d in dev_docs if side(LEFT_OUT, d) == "dev"]
+    corpus = work / "covid-data"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for name in indexed:
+        target = corpus / name
+        if not target.exists():
+            target.write_text((articles / name).read_text())
+    assistant = _assistant(work / "covid-index", [corpus])
+    ids = {name: assistant_doc_id(assistant, corpus / name) for name in indexed}
+    cases = []
+    for row in rows:
+        name = Path(row["document"]).name
+        if name not in dev_docs:
+            continue
+        cases.append(
+            {
+                "set": "covid_qa",
+                "question": row["question"],
+                "covered": name in indexed,
+                "document": ids.get(name),
+                "gold": row["answer"],
+                "kind": "span",
+            }
+        )
+    random.Random(7).shuffle(cases)
+    return assistant, cases[:limit]
+
+
+def assistant_doc_id(assistant: Assistant, path: Path) -> str | None:
+    for doc in assistant.index.docstore.documents():
+        if Path(doc.source_path).name == path.name:
+            return doc.id
+    return None
+
+
+def pubmed_cases(work: Path, limit: int) -> tuple[Assistant, list[dict]]:
+    data = json.loads((SHARED / "pubmedqa" / "ori_pqal.json").read_text())
+    dev = split("pubmedqa", list(data), key=lambda k: k)["dev"]
+    indexed = [k for k in dev if side(LEFT_OUT, k) == "dev"]
+    corpus = work / "pubmed-data"
+    corpus.mkdir(parents=True, exist_ok=True)
+    target = corpus / "abstracts.json"
+    if not target.exists():
+        # The conclusion is the reference, never indexed.
+        target.write_text(json.dumps({k: {**data[k], "LONG_ANSWER": ""} for k in indexed}))
+    assistant = _assistant(work / "pubmed-index", [corpus])
+    cases = [
+        {
+            "set": "pubmedqa",
+            "question": data[k]["QUESTION"],
+            "covered": k in indexed,
+            "document": f"pubmed-{k}",
+            "gold": data[k]["LONG_ANSWER"],
+            "kind": "reference",
+        }
+        for k in dev
+    ]
+    random.Random(7).shuffle(cases)
+    return assistant, cases[:limit]
+
+
+# -- features ---------------------------------------------------------------------------------
+
+
+def _unit_label(case: dict, text: str, document: str) -> int:
+    if case["kind"] == "facts":
+        wanted = case["documents"]
+        lowered = text.lower()
+        named = any(p.lower() in lowered for fact in case["gold"] for p in fact)
+        return int(named and (not wanted or document in wanted))
+    if case["kind"] == "span":
+        return int(_norm(case["gold"]) in _norm(text))
+    return int(
+        document == case["document"] and len(text) > 30 and _norm(text) in _norm(case["gold"])
+    )
+
+
+def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
+    rows = []
+    for case in cases:
+        u = understand(case["question"], Session(), assistant.sources)
+        passages = retrieve_passages(u, assistant.sources)
+        scored = score_question(u, passages, assistant.sources)
+        units = [
+            {
+                "features": unit.features.tolist(),
+                "label": _unit_label(case, unit.quote.full_text, unit.document_id),
+                "document": unit.document_id,
+                "quotable": unit.quote.chunk.recommendation is None,
+            }
+            for unit in scored.units
+        ]
+        rows.append(
+            {
+                **case,
+                "answer_features": scored.answer_features.tolist(),
+                "units": units,
+            }
+        )
+    return rows
+
+
+# -- fitting ----------------------------------------------------------------------------------
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    model.fit(x, y)
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def fit_units(rows: list[dict], pairs_per_question: int = 60) -> tuple[np.ndarray, float]:
+    """Learning to rank: a logistic regression on differences of a unit that holds the answer
+    and one that does not, of the same question (each library weighs the same), then Platt
+    scaling of its score, so the score is the probability that a unit holds the answer."""
+    from sklearn.linear_model import LogisticRegression
+
+    diffs, labels, weights = [], [], []
+    libraries = sorted({r["set"] for r in rows if r["set"] != "pubmedqa"})
+    for name in libraries:
+        rng = np.random.default_rng(0)
+        part: list[tuple[np.ndarray, int]] = []
+        for row in rows:
+            if row["set"] != name or not row["covered"]:
+                continue
+            units = [u for u in row["units"] if u["quotable"]]
+            pos = [np.array(u["features"]) for u in units if u["label"]]
+            neg = [np.array(u["features"]) for u in units if not u["label"]]
+            if not pos or not neg:
+                continue
+            for _ in range(pairs_per_question):
+                p, n = pos[rng.integers(len(pos))], neg[rng.integers(len(neg))]
+                part += [(p - n, 1), (n - p, 0)]
+        diffs += [d for d, _ in part]
+        labels += [y for _, y in part]
+        weights += [1.0 / len(part)] * len(part)
+    w = _bounded_logistic(np.array(diffs), np.array(labels), np.array(weights))
+    scores, truth = [], []
+    for row in rows:
+        if row["set"] in libraries and row["covered"]:
+            for u in row["units"]:
+                if u["quotable"]:
+                    scores.append(float(np.dot(w, u["features"])))
+                    truth.append(u["label"])
+    platt = LogisticRegression(C=1.0, max_iter=1000)
+    platt.fit(np.array(scores).reshape(-1, 1), np.array(truth))
+    a = float(platt.coef_[0][0])
+    return w * a, float(platt.intercept_[0])
+
+
+def _bounded_logistic(
+    x: np.ndarray, y: np.ndarray, weights: np.ndarray, l2: float = 0.01
+) -> np.ndarray:
+    """Weighted logistic regression without intercept whose weights cannot turn a sign the
+    feature's meaning fixes: more similar, more shared words, a better-ranked passage or a
+    closer neighbour never count against a unit (only `position` is free). Without the bound,
+    correlated features (cosine and token match) trade signs between libraries."""
+    from scipy.optimize import minimize
+
+    free = {UNIT_FEATURES.index("position")}
+    bounds = [(None, None) if i in free else (0.0, None) for i in range(x.shape[1])]
+    sign = 2 * y - 1
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        margin = sign * (x @ w)
+        value = float(np.sum(weights * np.logaddexp(0, -margin))) + l2 * float(w @ w)
+        grad = -(x.T @ (weights * sign * _sigmoid(-margin))) + 2 * l2 * w
+        return value, grad
+
+    result = minimize(loss, np.full(x.shape[1], 0.1), jac=True, bounds=bounds, method="L-BFGS-B")
+    return result.x
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def choose_threshold(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[float, dict]:
+    best = (-1.0, 0.5, {})
+    for t in np.arange(0.05, 0.96, 0.01):
+        report = {}
+        for name in sorted({r["set"] for r in rows}):
+            part = [r for r in rows if r["set"] == name]
+            p = _sigmoid(np.array([r["answer_features"] for r in part]) @ coef + bias)
+            covered = np.array([r["covered"] for r in part])
+            answered = float((p[covered] >= t).mean()) if covered.any() else 1.0
+            refused = float((p[~covered] < t).mean()) if (~covered).any() else 1.0
+            report[name] = {"answered": round(answered, 3), "refused": round(refused, 3)}
+        worst = float(np.mean([min(v.values()) for v in report.values()]))
+        if worst > best[0]:
+            best = (worst, float(round(t, 2)), report)
+    return best[1], best[2]
+
+
+def unit_scores(row: dict, coef: np.ndarray, bias: float) -> list[tuple[str, float]]:
+    return [
+        (u["document"], float(_sigmoid(np.dot(coef, u["features"]) + bias))) for u in row["units"]
+    ]
+
+
+def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[float, dict]:
+    """Over covered questions: how often the answering document is among the documents within
+    the margin, and how many others come with it."""
+    report = {}
+    for margin in (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3):
+        hit, extra, n = 0, 0, 0
+        for row in rows:
+            if not row["covered"] or not row["document"]:
+                continue
+            best: dict[str, float] = {}
+            for doc, s in unit_scores(row, coef, bias):
+                best[doc] = max(best.get(doc, 0.0), s)
+            if not best:
+                continue
+            top = max(best.values())
+            chosen = {d for d, s in best.items() if s >= top - margin}
+            n += 1
+            hit += row["document"] in chosen
+            extra += len(chosen - {row["document"]})
+        report[margin] = {
+            "answering_document_kept": round(hit / n, 3),
+            "others": round(extra / n, 2),
+        }
+    # Each other document cited is a possible foreign citation: one costs a twentieth of a
+    # question whose answering document is lost.
+    margin = max(
+        report, key=lambda m: report[m]["answering_document_kept"] - 0.05 * report[m]["others"]
+    )
+    return margin, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cliniq-fit"))
+    parser.add_argument("--limit", type=int, default=300, help="questions per library")
+    parser.add_argument("--write", action="store_true", help=f"write {WEIGHTS_PATH}")
+    parser.add_argument("--refit", action="store_true", help="reuse collected features")
+    parser.add_argument("--add", default="", help="with --refit: collect these libraries again")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    cache = args.work / "features.json"
+    builders = {
+        "medquad": medquad_cases,
+        "covid_qa": covid_cases,
+        "pubmedqa": pubmed_cases,
+        "guidelines": guideline_cases,
+    }
+    if args.refit and cache.exists():
+        rows = json.loads(cache.read_text())
+        for name in filter(None, args.add.split(",")):
+            assistant, cases = builders[name](args.work, args.limit)
+            rows = [r for r in rows if r["set"] != name] + collect(assistant, cases)
+        cache.write_text(json.dumps(rows))
+    else:
+        rows = []
+        for build in builders.values():
+            assistant, cases = build(args.work, args.limit)
+            print(f"{build.__name__}: {len(cases)} questions", file=sys.stderr)
+            rows.extend(collect(assistant, cases))
+        cache.write_text(json.dumps(rows))
+
+    unit_coef, unit_bias = fit_units(rows)
+    a_x = np.array([r["answer_features"] for r in rows], dtype=np.float64)
+    a_y = np.array([int(r["covered"]) for r in rows])
+    answer_coef, answer_bias = fit_logistic(a_x, a_y)
+    threshold, by_set = choose_threshold(rows, answer_coef, answer_bias)
+    margin, margins = choose_margin(rows, unit_coef, unit_bias)
+    result = {
+        "about": "Fitted by scripts/fit_relevance.py on development parts of MedQuAD, COVID-QA "
+        "and PubMedQA (evals.split); see docs/answering.md.",
+        "unit": dict(zip(UNIT_FEATURES, map(float, unit_coef), strict=True)),
+        "unit_intercept": unit_bias,
+        "answerability": {
+            "coef": dict(zip(ANSWER_FEATURES, map(float, answer_coef), strict=True)),
+            "intercept": answer_bias,
+            "threshold": threshold,
+        },
+        "document_margin": margin,
+        "fit": {
+            "questions": {
+                name: {
+                    "covered": sum(1 for r in rows if r["set"] == name and r["covered"]),
+                    "uncovered": sum(1 for r in rows if r["set"] == name and not r["covered"]),
+                }
+                for name in sorted({r["set"] for r in rows})
+            },
+            "answerability_at_threshold": by_set,
+            "margins": {str(k): v for k, v in margins.items()},
+        },
+    }
+    print(json.dumps(result, indent=2))
+    if args.write:
+        WEIGHTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Selection by relevance: units scored against the question, MMR, each source's order, the
+answerability model and one subject per answer. Pure parts with hand-made units; the engine on a
+small library of three pages with the real model and index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.engine import Assistant
+from assistant.relevance import (
+    ANSWER_FEATURES,
+    UNIT_FEATURES,
+    Quote,
+    Scored,
+    Unit,
+    Weights,
+    close_documents,
+    default_weights,
+    in_source_order,
+    select_units,
+)
+from assistant.render import to_markdown, to_text
+from ingest.pipeline import ingest_paths
+from ingest.settings import Settings
+from ingest.types import Chunk, Document, Passage
+
+
+def _unit(doc: str, position: int, index: int, text: str, score: float, vector) -> Unit:
+    document = Document(id=doc, title=doc, text="x")
+    chunk = Chunk(document=document.ref(), position=position, text=text)
+    passage = Passage(chunk=chunk, rank=1, score=1.0)
+    unit = Unit(quote=Quote(text, chunk), passage=passage, index=index, count=3, score=score)
+    unit.vector = np.asarray(vector, dtype=np.float32) / np.linalg.norm(vector)
+    return unit
+
+
+def _scored(units: list[Unit]) -> Scored:
+    best: dict[str, float] = {}
+    for u in units:
+        best[u.document_id] = max(best.get(u.document_id, 0.0), u.score)
+    return Scored(
+        units=units,
+        query=np.zeros(2, dtype=np.float32),
+        answer_features=np.zeros(len(ANSWER_FEATURES), dtype=np.float32),
+        answer_probability=1.0,
+        documents=sorted(best.items(), key=lambda kv: -kv[1]),
+    )
+
+
+def test_mmr_says_nothing_twice_and_each_source_keeps_its_order():
+    a1 = _unit("a", 0, 0, "Uric acid crystals form in the joint.", 0.9, [1, 0])
+    a2 = _unit("a", 0, 1, "Crystals of uric acid form in the joint space.", 0.85, [1, 0.05])
+    a3 = _unit("a", 1, 0, "Diet and kidney function change uric acid levels.", 0.6, [0.6, 0.8])
+    # A list said again inside a longer unit is not said twice.
+    a4 = _unit("a", 2, 0, "Uric acid crystals form in the joint. Then it swells.", 0.5, [0.9, 0.4])
+    scored = _scored([a1, a2, a3, a4])
+    # a2 says what a1 says (nearly the same vector): MMR takes the less relevant a3 first.
+    assert select_units(scored, k=2, lam=0.5) == [a1, a3]
+    # a4 contains a1's text: never taken beside it, however many are asked for.
+    assert a4 not in select_units(scored, k=4, lam=0.5)
+    ordered = in_source_order([a3, a1], ["a"])
+    assert ordered == [a1, a3]  # reading order, not score order
+
+
+def test_only_documents_close_to_the_best_are_the_answers_subject():
+    units = [
+        _unit("best", 0, 0, "An answer sentence here.", 0.9, [1, 0]),
+        _unit("close", 0, 0, "A near answer sentence.", 0.85, [1, 0]),
+        _unit("far", 0, 0, "Something on another subject.", 0.4, [0, 1]),
+    ]
+    assert close_documents(_scored(units), margin=0.1) == ["best", "close"]
+    assert close_documents(_scored(units), margin=0.01) == ["best"]
+
+
+def test_the_fitted_weights_are_data_and_complete():
+    weights = default_weights()
+    assert len(weights.unit) == len(UNIT_FEATURES)
+    assert len(weights.answer) == len(ANSWER_FEATURES)
+    assert 0 < weights.threshold < 1
+    cosine = UNIT_FEATURES.index("cosine")
+    assert weights.unit[cosine] > 0  # closer to the question is more relevant
+    assert isinstance(weights, Weights)
+
+
+# -- the engine on a small library ------------------------------------------------------------
+
+PAGES = {
+    "gout.md": """# Gout
+
+## Causes
+
+Gout is caused by too much uric acid in the blood. Uric acid forms sharp crystals in a joint,
+most often the big toe. Eating a lot of red meat and drinking beer raise uric acid levels.
+
+## Treatment
+
+Colchicine and anti-inflammatory drugs ease an attack. Allopurinol lowers uric acid over months.
+""",
+    "asthma.md": """# Asthma
+
+## Treatment
+
+Inhaled corticosteroids taken every day are the main long-term treatment of asthma. A rescue
+inhaler with a short-acting bronchodilator relieves sudden symptoms within minutes.
+
+## Symptoms
+
+People with asthma wheeze, cough at night and feel short of breath during exercise.
+""",
+    "migraine.md": """# Migraine
+
+## Symptoms
+
+A migraine is a throbbing headache on one side of the head, often with nausea. Bright light and
+loud sound make the pain worse. Some people see flashing lights, an aura, before the pain.
+
+## Prevention
+
+Regular sleep and meals prevent some attacks. Daily preventive drugs help when attacks are
+frequent.
+""",
+    "iron.md": """# Iron and restless legs
+
+## Iron
+
+Iron treatment of restless legs was reviewed in 2018. The task force searched MEDLINE for iron
+and ferritin studies. Adults with restless legs should receive iron when serum ferritin is
+75 ng/mL or lower. Oral iron is an option for many patients with low iron.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, embedder) -> Assistant:
+    folder = tmp_path_factory.mktemp("pages")
+    for name, text in PAGES.items():
+        (folder / name).write_text(text)
+    settings = Settings()
+    settings.store.index_dir = tmp_path_factory.mktemp("small-index")
+    settings.lexicon_dir = tmp_path_factory.mktemp("x") / "no-lexicon"  # none: must not matter
+    ingest_paths([folder], settings, embedder=embedder)
+    return Assistant(settings, embedder=embedder)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("question", "title", "words"),
+    [
+        ("What causes gout?", "Gout", "uric acid"),
+        ("How is asthma treated long term?", "Asthma", "corticosteroids"),
+        ("what makes a migrane worse", "Migraine", "light"),
+        # The quantity asked for, not the sentence on how the evidence was searched.
+        pytest.param(
+            "What ferritin level should prompt iron therapy?",
+            "Iron and restless legs",
+            "75 ng/ml",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="refused on a four-page library: the answerability model was calibrated "
+                "on libraries of hundreds of documents",
+            ),
+        ),
+    ],
+)
+def test_the_summary_is_the_unit_that_answers_and_one_subject_is_cited(
+    small, question, title, words
+):
+    answer = small.ask(question)
+    assert not answer.abstained, answer.abstention_reason
+    summary = next(s for s in answer.sections if s.key == "summary").sentences[0]
+    assert words in summary.text.lower()
+    assert {r.document.title for r in answer.references} == {title}
+    first = answer.first_screen_text()
+    assert words in first.lower()
+    assert len(first.split()) <= 120
+
+
+@pytest.mark.integration
+def test_a_question_the_library_does_not_cover_is_refused_with_nearest_topics(small):
+    answer = small.ask("What causes kidney stones?")
+    assert answer.abstained
+    assert answer.references == []
+    assert answer.nearest_topics
+
+
+@pytest.mark.integration
+def test_brief_prints_only_the_first_screen(small):
+    answer = small.ask("What causes gout?")
+    folded = answer.folded_sections()
+    full, brief = to_text(answer), to_text(answer, brief=True)
+    assert "MORE FROM THE SOURCES" not in brief
+    assert answer.first_screen()[0].sentences[0].text in brief
+    if folded:
+        assert "MORE FROM THE SOURCES" in full
+        assert folded[0].sentences[0].text in full
+        assert folded[0].sentences[0].text not in brief
+        assert "## More from the sources" in to_markdown(answer)
