@@ -783,7 +783,9 @@ def test_seed_question_in_headless_chromium(chromium, streamlit_server, tmp_path
         wait = _ask_in_browser(driver, streamlit_server, SEED)
         page = driver.find_element(By.TAG_NAME, "body").text
         assert RESLEG_NOTE in page
-        assert "From the Guidelines" in page and "References" in page
+        # The first screen, and the rest collapsed under More from the sources.
+        assert "Conflicting evidence" in page and "References" in page
+        assert "More from the sources" in page
         assert not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
         _full_height(driver)
         _screenshot(driver, tmp_path, "ui-seed-answer.png")
