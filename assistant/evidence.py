@@ -342,6 +342,14 @@ _NAVIGATION = re.compile(
     re.I,
 )
 _ENDS_SENTENCE = re.compile(r"[.!?)\"'”’]\s*$")
+# A sentence that announces a list ("... include:", "... such as", "the following.") or stops
+# mid-clause at a chunk's edge ("People at risk are those with"): without its list it says
+# nothing whole.
+_ANNOUNCES_LIST = re.compile(
+    r"(?i)(:|\b(include|includes|including|such as|as follows|the following|following|e\.g|"
+    r"for example|namely|are those|those with|those who)\s*[.,;]?"
+    r"|\b(are|is|with|of|and|or|the|a|an|to|by|for|from|these|than)\s*[,;]?)$"
+)
 
 
 def is_heading_like(text: str) -> bool:
@@ -387,7 +395,7 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
             i = j
             continue
         # A lead-in whose list is not there ("... include:") would end mid-list: left out.
-        if not is_heading_like(text) and not text.rstrip().endswith(":"):
+        if not is_heading_like(text) and not _ANNOUNCES_LIST.search(text.rstrip()):
             units.append(Quote(text.strip(), chunk))
         i += 1
     out: list[Quote] = []
@@ -515,7 +523,13 @@ def score_question(
     units = candidate_units(pool, lambda chunk: quote_units([chunk]))
     known = bool(u.conditions) or _names_known_concept(u, sources)
     return score_units(
-        u.standalone, units, passages, sources, weights, asking=u.asking, known=known
+        u.standalone,
+        units,
+        passages,
+        sources,
+        weights,
+        asking=u.asking,
+        known=known,
     )
 
 

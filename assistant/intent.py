@@ -385,6 +385,14 @@ def kind_of(text: str) -> Kind:
     return Kind.general
 
 
+def without_kind_cues(text: str) -> str:
+    """The text without the words that say which aspect it asks about ("aetiology of",
+    "workup for", "risk factors for"): what is left names its subject."""
+    for _, cue in _KIND_CUES:
+        text = cue.sub(" ", text)
+    return text
+
+
 def kinds_in(text: str) -> set[Kind]:
     """Every kind a heading speaks to ("Causes and risk factors", "Diagnosis and treatment")."""
     return {kind for kind, cue in _KIND_CUES if cue.search(text)}

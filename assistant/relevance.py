@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.context import Sources
-from assistant.intent import Kind, kind_of, kinds_in
+from assistant.intent import Kind, kind_of, kinds_in, without_kind_cues
 from ingest.lexical import lexical_tokens
 from ingest.types import Chunk, DocType, Passage
 
@@ -192,17 +192,17 @@ def score_units(
     sources must use; `known`: the question names a condition or concept the index uses."""
     weights = weights or default_weights()
     extractor = sources.retriever.token_features
-    texts = [u.quote.full_text for u in units]
-    vectors, tokens = extractor.encode([question, *texts])
-    query, query_tokens = vectors[0], tokens[0]
-    vectors, tokens = vectors[1:], tokens[1:]
     q_terms = lexical_tokens(_PARENTHESES.sub(" ", asking or question))
-    unit_terms = [lexical_tokens(t) for t in texts]
     idf = _idf(sources, set(q_terms))
+    texts = [u.quote.full_text for u in units]
+    unit_terms = [lexical_tokens(t) for t in texts]
     bm25 = _bm25(q_terms, unit_terms, idf)
     # Over the question's total word rarity: about the share of it the unit uses (a unit that
     # names only the words every chunk uses scores low, however it ranks among its peers).
     bm25 = bm25 / (sum(idf.get(t, 0.0) for t in dict.fromkeys(q_terms)) or 1.0)
+    vectors, tokens = extractor.encode([question, *texts])
+    query, query_tokens = vectors[0], tokens[0]
+    vectors, tokens = vectors[1:], tokens[1:]
     kind = kind_of(question)
     cosines = vectors @ query if len(units) else np.zeros(0)
     for i, unit in enumerate(units):
@@ -234,7 +234,13 @@ def score_units(
         doc = unit.document_id
         documents[doc] = max(documents.get(doc, -1e9), unit.score)
     ranked = sorted(documents.items(), key=lambda kv: -kv[1])
-    features = answer_features(q_terms, idf, units, passages, sources, known)
+    # Whether the sources cover the question is about its subject: the words that say which
+    # aspect it asks about ("aetiology", "workup") are the kind's, and a library that says
+    # "causes" never uses them.
+    subject = lexical_tokens(without_kind_cues(_PARENTHESES.sub(" ", asking or question)))
+    subject_terms = subject or q_terms
+    idf.update(_idf(sources, set(subject_terms) - set(idf)))
+    features = answer_features(subject_terms, idf, units, passages, sources, known)
     z = float(np.dot(weights.answer, features)) + weights.answer_bias
     return Scored(
         units=units,

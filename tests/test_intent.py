@@ -15,6 +15,7 @@ from assistant.intent import (
     focus_terms,
     kind_of,
     question_core,
+    without_kind_cues,
 )
 from assistant.lexicon import Lexicon
 from assistant.profile import CorpusProfile
@@ -164,3 +165,19 @@ def test_remembered_readings_are_the_readings(profile) -> None:
     assert conditions == [(c, t) for c, t in everything if t == "condition"]
     assert profile.concept_spans(text) == everything
     assert len({t for _, t in everything}) > 1  # several kinds, so the filter is tested
+
+
+@pytest.mark.parametrize(
+    ("question", "subject"),
+    [
+        ("Aetiology of Psoriasis?", "psoriasis"),
+        ("Workup for suspected Head Lice?", "suspected head lice"),
+        ("Risk factors for gout?", "gout"),
+        ("What is the prognosis of shingles?", "shingles"),
+    ],
+)
+def test_the_words_that_say_the_kind_are_not_the_subject(question, subject):
+    """Answerability asks whether the sources name the subject: "aetiology" or "workup" are
+    the kind's words, which a library that says "causes" or "diagnosis" never uses."""
+    words = [w for w in without_kind_cues(question).lower().replace("?", " ").split()]
+    assert [w for w in words if w not in {"of", "for", "the"}] == subject.split()
