@@ -364,6 +364,33 @@ def is_heading_like(text: str) -> bool:
     return len(words) < 4 and not _ENDS_SENTENCE.search(stripped)
 
 
+# An opening that points back to what came before ("These include ...", "They are ...") or
+# opens like a question: the first sentence of an answer cannot lean on one it does not show.
+_LEANS_BACK = re.compile(r"(?i)^(these|those|they|this|it|here|such)\b")
+_ANNOUNCES_START = re.compile(r"(?i)^(the following|below|listed below)\b")
+_OPENS_LIKE_QUESTION = re.compile(
+    r"(?i)^(what|how|who|whom|which|why|when|where|is|are|can|do|does|should)\b"
+)
+
+
+def stands_alone(quote: Quote) -> bool:
+    """Whether a unit can open an answer: a whole statement, or a lead-in of more than a few
+    words with its list, that needs nothing said before it."""
+    text = quote.text.strip()
+    if is_heading_like(text) or _LEANS_BACK.match(text):
+        return False
+    if _OPENS_LIKE_QUESTION.match(text) and not text.endswith((".", "!")):
+        return False
+    if not quote.items and _ANNOUNCES_START.match(text):
+        return False
+    last = quote.items[-1].strip() if quote.items else text
+    if _ANNOUNCES_LIST.search(last):
+        return False
+    if quote.items:
+        return text.endswith(":") or len(text.split()) > 4
+    return bool(_ENDS_SENTENCE.search(text))
+
+
 def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
     """The sentences of consecutive chunks in reading order, each once (chunks overlap), with a
     list kept together with the sentence that leads into it."""
@@ -380,7 +407,9 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
     while i < len(sentences):
         text, chunk = sentences[i]
         if _ITEM.match(text):
-            units.append(Quote(_ITEM.sub("", text).strip(), chunk))
+            item = _ITEM.sub("", text).strip()
+            if not _ANNOUNCES_LIST.search(item):
+                units.append(Quote(item, chunk))
             i += 1
             continue
         following = i + 1 < len(sentences) and _ITEM.match(sentences[i + 1][0])
@@ -642,7 +671,8 @@ def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -
         documents=scored.documents,
     )
     lam = options.mmr_lambda
-    summary = max(main, key=lambda x: x.score)
+    # The most relevant unit that can open an answer on its own.
+    summary = max(main, key=lambda x: (stands_alone(x.quote), x.score))
     words = len(summary.quote.full_text.split())
     chosen = [summary]
     for unit in select_units(pool, k=3 * options.key_points, lam=lam, exclude=[summary]):

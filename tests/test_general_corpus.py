@@ -10,7 +10,7 @@ import pytest
 from conftest import CORPUS_DIR
 
 from assistant.engine import Assistant
-from assistant.evidence import is_heading_like, quote_units
+from assistant.evidence import is_heading_like, quote_units, stands_alone
 from assistant.profile import defined_abbreviations
 from ingest.loaders.medquad import medquad_id
 from ingest.pipeline import ingest_paths
@@ -74,6 +74,23 @@ def test_a_sentence_that_announces_a_missing_list_or_stops_mid_clause_is_left_ou
 def test_a_sentence_ending_on_a_verb_with_its_full_stop_is_kept():
     units = quote_units([_chunk("Gout pain can be severe. Ask how severe it is.")])
     assert [u.text for u in units] == ["Gout pain can be severe.", "Ask how severe it is."]
+
+
+@pytest.mark.parametrize(
+    ("text", "alone"),
+    [
+        ("Gout is a form of arthritis caused by uric acid crystals.", True),
+        ("Common symptoms of gout include:\n- joint pain\n- redness", True),
+        ("Symptoms include\n- joint pain\n- redness", False),  # a heading, not a statement
+        ("These are called late effects.", False),  # leans on what came before
+        ("The following tips might make it easier to clean your teeth.", False),
+        ("When symptoms are present, they may include:\n- pain\n- swelling", False),
+        ("Most stones pass on their own, though some", False),  # cut at the chunk's edge
+    ],
+)
+def test_only_a_unit_that_stands_alone_opens_an_answer(text, alone):
+    (unit,) = quote_units([_chunk(text)])
+    assert stands_alone(unit) is alone
 
 
 @pytest.mark.parametrize(
