@@ -381,10 +381,10 @@ def stands_alone(quote: Quote) -> bool:
         return False
     if _OPENS_LIKE_QUESTION.match(text) and not text.endswith((".", "!")):
         return False
-    if not quote.items and _ANNOUNCES_START.match(text):
-        return False
+    if _ANNOUNCES_START.match(text):
+        return False  # "The following ...": the list, not the sentence, says what
     last = quote.items[-1].strip() if quote.items else text
-    if _ANNOUNCES_LIST.search(last):
+    if _ANNOUNCES_LIST.search(last) or last.endswith("?"):
         return False
     if quote.items:
         return text.endswith(":") or len(text.split()) > 4

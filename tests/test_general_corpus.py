@@ -84,6 +84,7 @@ def test_a_sentence_ending_on_a_verb_with_its_full_stop_is_kept():
         ("Symptoms include\n- joint pain\n- redness", False),  # a heading, not a statement
         ("These are called late effects.", False),  # leans on what came before
         ("The following tips might make it easier to clean your teeth.", False),
+        ("The following are signs of gout:\n- joint pain\n- redness", False),
         ("When symptoms are present, they may include:\n- pain\n- swelling", False),
         ("Most stones pass on their own, though some", False),  # cut at the chunk's edge
     ],
