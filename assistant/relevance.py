@@ -50,6 +50,7 @@ ANSWER_FEATURES = (
     "coverage",
     "missing",
     "known",
+    "about",
 )
 
 
@@ -266,28 +267,39 @@ def answer_features(
     question's word rarity (idf) that the document's title, headings and retrieved text use.
     `missing`: the rarity of the rarest question word that no retrieved passage uses, over the
     rarity of a word no chunk uses (1.0: the question names something the index never does).
-    `known`: 1.0 when the question names a condition or lexicon concept the index uses."""
+    `known`: 1.0 when the question names a condition or lexicon concept the index uses.
+    `about`: the best, over the same documents, of the share of the question's word rarity that
+    the document's title and the headings of its retrieved sections use: a document about the
+    subject names it there, one that only mentions it names it in its body."""
     best_passage = max((p.dense_score or 0.0 for p in passages), default=0.0)
     best_cos = max((float(u.features[0]) for u in units), default=0.0)
     best_tok = max((float(u.features[1]) for u in units), default=0.0)
     terms = [t for t in dict.fromkeys(q_terms) if not t.isdigit()]
     total = sum(idf.get(t, 0.0) for t in terms) or 1.0
     words_of: dict[str, set[str]] = {}
+    named_of: dict[str, set[str]] = {}
     for passage in passages:
         doc = passage.chunk.document
-        words = words_of.setdefault(doc.id, set(lexical_tokens(doc.title)))
-        words.update(lexical_tokens(" ".join(passage.chunk.section_path)))
+        named = named_of.setdefault(doc.id, set(lexical_tokens(doc.title)))
+        named.update(lexical_tokens(" ".join(passage.chunk.section_path)))
+        words = words_of.setdefault(doc.id, set(named))
+        words.update(named)
         words.update(lexical_tokens(passage.chunk.text))
-    found_in = {doc: _matcher(words) for doc, words in words_of.items()}
-    coverage = max(
-        (sum(idf.get(t, 0.0) for t in terms if found(t)) / total for found in found_in.values()),
-        default=0.0,
-    )
+
+    def best_share(vocabularies: dict[str, set[str]]) -> float:
+        matchers = [_matcher(words) for words in vocabularies.values()]
+        return max(
+            (sum(idf.get(t, 0.0) for t in terms if found(t)) / total for found in matchers),
+            default=0.0,
+        )
+
+    coverage = best_share(words_of)
+    about = best_share(named_of)
     anywhere = _matcher(set().union(*words_of.values()) if words_of else set())
     ceiling = sources.index.lexical().idf("\u2205never-indexed") or 1.0
     missing = max((idf.get(t, 0.0) for t in terms if not anywhere(t)), default=0.0)
     return np.array(
-        [best_passage, best_cos, best_tok, coverage, missing / ceiling, float(known)],
+        [best_passage, best_cos, best_tok, coverage, missing / ceiling, float(known), about],
         dtype=np.float32,
     )
 

@@ -143,6 +143,46 @@ def covid_cases(work: Path, limit: int) -> tuple[Assistant, list[dict]]:
     return assistant, cases[:limit]
 
 
+def mixed_cases(work: Path, limit: int, index: Path | None = None) -> tuple[Assistant, list[dict]]:
+    """The development side of the mixed library (`scripts/library_eval.py`): every set in one
+    index with thousands of distractor pages, as a real library is; at most `limit` questions
+    per set and role. The index is built by that script and only read here."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import library_eval as le
+
+    index = index or le.DEFAULT_INDEX
+    if not (index / "library.json").is_file():
+        raise SystemExit(f"{index}: no mixed library; build it with scripts/library_eval.py")
+    sets = json.loads(le.SETS_FILE.read_text())
+    questions = le.limited(le.load_questions(sets, list(le.SETS), ["dev"]), limit)
+    assistant = Assistant(le.settings_for(index))
+    cases = []
+    for q in questions:
+        if not q.covered and q.set.startswith("medquad"):
+            # MedQuAD's uncovered questions are measured on its own index, where no other page
+            # is on their condition; here PubMedQA and COVID-QA documents may be (titles on
+            # congenital adrenal hyperplasia or concussion), so "uncovered" would be wrong.
+            continue
+        if q.span:
+            gold, kind = q.span, "span"
+        elif q.facts:
+            gold, kind = q.facts, "facts"
+        else:
+            gold, kind = q.reference or "", "reference"
+        cases.append(
+            {
+                "set": f"mixed-{q.set}",
+                "question": q.question,
+                "covered": q.covered,
+                "document": q.answering,
+                "documents": list(q.acceptable),
+                "gold": gold,
+                "kind": kind,
+            }
+        )
+    return assistant, cases
+
+
 def assistant_doc_id(assistant: Assistant, path: Path) -> str | None:
     for doc in assistant.index.docstore.documents():
         if Path(doc.source_path).name == path.name:
@@ -194,7 +234,9 @@ def _unit_label(case: dict, text: str, document: str) -> int:
 
 def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
     rows = []
-    for case in cases:
+    for n, case in enumerate(cases, start=1):
+        if n % 100 == 0:
+            print(f"  {n}/{len(cases)}", file=sys.stderr, flush=True)
         u = understand(case["question"], Session(), assistant.sources)
         passages = retrieve_passages(u, assistant.sources)
         scored = score_question(u, passages, assistant.sources)
@@ -220,11 +262,22 @@ def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
 # -- fitting ----------------------------------------------------------------------------------
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, c: float = 1.0, groups: list[str] | None = None
+) -> tuple[np.ndarray, float]:
+    """Logistic regression in which covered and uncovered questions weigh the same, and (with
+    `groups`) so does each library, however many questions it brings."""
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-    model.fit(x, y)
+    groups = groups or ["all"] * len(y)
+    weight = np.zeros(len(y))
+    cells = {(g, int(t)) for g, t in zip(groups, y, strict=True)}
+    for g, t in cells:
+        mask = np.array([gg == g and int(tt) == t for gg, tt in zip(groups, y, strict=True)])
+        weight[mask] = 1.0 / mask.sum()
+    weight *= len(y) / weight.sum()
+    model = LogisticRegression(C=c, max_iter=5000)
+    model.fit(x, y, sample_weight=weight)
     return model.coef_[0], float(model.intercept_[0])
 
 
@@ -355,6 +408,18 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write {WEIGHTS_PATH}")
     parser.add_argument("--refit", action="store_true", help="reuse collected features")
     parser.add_argument("--add", default="", help="with --refit: collect these libraries again")
+    parser.add_argument(
+        "--libraries",
+        default="medquad,guidelines,mixed",
+        help="comma-separated: medquad, guidelines, mixed (one index of every set, built by "
+        "scripts/library_eval.py), covid_qa, pubmedqa (each indexed on its own)",
+    )
+    parser.add_argument("--mixed-index", type=Path, help="the mixed library's index")
+    parser.add_argument(
+        "--answerability-only",
+        action="store_true",
+        help="keep the stored unit weights and document margin; fit answerability alone",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "features.json"
@@ -363,30 +428,45 @@ def main() -> None:
         "covid_qa": covid_cases,
         "pubmedqa": pubmed_cases,
         "guidelines": guideline_cases,
+        "mixed": lambda work, limit: mixed_cases(work, limit, args.mixed_index),
     }
+
+    def gather(name: str) -> list[dict]:
+        assistant, cases = builders[name](args.work, args.limit)
+        print(f"{name}: {len(cases)} questions", file=sys.stderr, flush=True)
+        return collect(assistant, cases)
+
+    def of(name: str, row: dict) -> bool:
+        return row["set"] == name or row["set"].startswith(f"{name}-")
+
     if args.refit and cache.exists():
         rows = json.loads(cache.read_text())
         for name in filter(None, args.add.split(",")):
-            assistant, cases = builders[name](args.work, args.limit)
-            rows = [r for r in rows if r["set"] != name] + collect(assistant, cases)
+            rows = [r for r in rows if not of(name, r)] + gather(name)
         cache.write_text(json.dumps(rows))
     else:
         rows = []
-        for build in builders.values():
-            assistant, cases = build(args.work, args.limit)
-            print(f"{build.__name__}: {len(cases)} questions", file=sys.stderr)
-            rows.extend(collect(assistant, cases))
+        for name in filter(None, args.libraries.split(",")):
+            rows.extend(gather(name))
         cache.write_text(json.dumps(rows))
 
-    unit_coef, unit_bias = fit_units(rows)
+    if args.answerability_only:
+        stored = json.loads(WEIGHTS_PATH.read_text())
+        unit_coef = np.array([stored["unit"][n] for n in UNIT_FEATURES])
+        unit_bias = float(stored["unit_intercept"])
+    else:
+        unit_coef, unit_bias = fit_units(rows)
     a_x = np.array([r["answer_features"] for r in rows], dtype=np.float64)
     a_y = np.array([int(r["covered"]) for r in rows])
-    answer_coef, answer_bias = fit_logistic(a_x, a_y)
+    answer_coef, answer_bias = fit_logistic(a_x, a_y, groups=[r["set"] for r in rows])
     threshold, by_set = choose_threshold(rows, answer_coef, answer_bias)
-    margin, margins = choose_margin(rows, unit_coef, unit_bias)
+    if args.answerability_only:
+        margin, margins = float(stored["document_margin"]), stored["fit"]["margins"]
+    else:
+        margin, margins = choose_margin(rows, unit_coef, unit_bias)
     result = {
-        "about": "Fitted by scripts/fit_relevance.py on development parts of MedQuAD, COVID-QA "
-        "and PubMedQA (evals.split); see docs/answering.md.",
+        "about": "Fitted by scripts/fit_relevance.py on development parts (evals.split) of "
+        "MedQuAD, COVID-QA, PubMedQA and guidelines; see docs/answering.md.",
         "unit": dict(zip(UNIT_FEATURES, map(float, unit_coef), strict=True)),
         "unit_intercept": unit_bias,
         "answerability": {
