@@ -282,7 +282,7 @@ def answer_features(
         doc = passage.chunk.document
         named = named_of.setdefault(doc.id, set(lexical_tokens(doc.title)))
         named.update(lexical_tokens(" ".join(passage.chunk.section_path)))
-        words = words_of.setdefault(doc.id, set(named))
+        words = words_of.setdefault(doc.id, set())
         words.update(named)
         words.update(lexical_tokens(passage.chunk.text))
 
