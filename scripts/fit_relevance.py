@@ -1,14 +1,17 @@
 """Fit the relevance weights and the answerability model (assistant/data/relevance.json).
 
-Development parts only (`evals.split`, salt in `evals.split.SALT`) of three libraries of
-different publishers and shapes, each indexed on its own:
+Development parts only (`evals.split`, salt in `evals.split.SALT`) of libraries of different
+publishers and shapes (`--libraries`, default medquad,guidelines,mixed):
 
-- MedQuAD (NIH/NLM pages): `evals/suites/medquad_dev.yaml`, its covered and uncovered cases;
-- COVID-QA (CORD-19 full-text articles): the development articles; a salted share of them is
-  left out of the index, and their questions are the uncovered ones;
-- PubMedQA (PubMed abstracts, conclusions not indexed): the same, keyed by PMID;
-- the bundled guideline library (`corpus/`), the single questions of `evals/suites/rls.yaml`: a
-  unit holds the answer when it names one of the case's expected facts.
+- medquad: MedQuAD (NIH/NLM pages) on its own index, `evals/suites/medquad_dev.yaml`, its
+  covered and uncovered cases;
+- guidelines: the bundled guideline library (`corpus/`), the single questions of
+  `evals/suites/rls.yaml`: a unit holds the answer when it names one of the case's expected facts;
+- mixed: the development side of the mixed library of `scripts/library_eval.py` (COVID-QA
+  articles, PubMedQA abstracts, MedQuAD pages with 2,000 distractors and a guideline pool in one
+  index, as a real library is), at most `--limit` questions per set and role;
+- covid_qa, pubmedqa: each indexed on its own, a salted share of the development documents left
+  out of the index (their questions are the uncovered ones).
 
 Units: a pairwise logistic regression (learning to rank) over `assistant.relevance.UNIT_FEATURES`
 of which of two units of one question's retrieved passages holds the answer (COVID-QA: the gold
@@ -19,7 +22,11 @@ answered and refused rates, averaged over the libraries. The document margin: th
 keeps the answering document among the documents within it on covered questions, each other
 document within it counting against (a twentieth of a lost one).
 
-    PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --write
+    PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --limit 150 --write
+    PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --refit --write
+
+`--answerability-only` keeps the stored unit weights and document margin (those were fitted with
+COVID-QA and PubMedQA each on its own index) and fits answerability alone.
 """
 
 from __future__ import annotations
