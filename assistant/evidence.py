@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from assistant.context import Sources
+from assistant.coverage import coverage_gap, names_known_concept
 from assistant.intent import (
     TREATMENT_OUTCOME_STEMS,
     Ask,
@@ -439,19 +440,6 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
     return out
 
 
-def _names_known_concept(u: Understanding, sources: Sources) -> bool:
-    """A lexicon concept the question names, whose name the index's text uses."""
-    if u.normalized is None:
-        return False
-    lexical = sources.index.lexical()
-    for match in u.normalized.matches:
-        if match.concept_type in {"population"}:
-            continue
-        if lexical.has_term(match.canonical) or lexical.has_term(match.span):
-            return True
-    return False
-
-
 # -- the step ---------------------------------------------------------------------------------
 
 
@@ -466,8 +454,6 @@ class Evidence:
     rec_passages: list[Passage] = field(default_factory=list)
     findings: GuidelineFindings = field(default_factory=GuidelineFindings)
     relevance: Scored | None = None
-    #: how likely the sources answer the question (the answerability model)
-    answerability: float = 1.0
     #: the answer's subject: documents whose relevance is close to the best document's
     documents: list[str] = field(default_factory=list)
     #: the most relevant unit
@@ -550,7 +536,6 @@ def score_question(
     too: they tell how relevant their guideline is, though the composer words them itself)."""
     pool = candidate_passages(u, passages, sources)
     units = candidate_units(pool, lambda chunk: quote_units([chunk]))
-    known = bool(u.conditions) or _names_known_concept(u, sources)
     return score_units(
         u.standalone,
         units,
@@ -558,7 +543,6 @@ def score_question(
         sources,
         weights,
         asking=u.asking,
-        known=known,
     )
 
 
@@ -567,24 +551,27 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     options = sources.options
     best = max((p.dense_score or 0.0 for p in passages), default=0.0)
     evidence = Evidence(passages=passages, best_similarity=best, intent=u.intent)
+    if best < options.abstain_floor:
+        evidence.refusal = (
+            f"The indexed sources do not address this question (best passage similarity "
+            f"{best:.2f}, below the {options.abstain_floor:.2f} relevance floor)."
+        )
+        return evidence
     outside = outside_terms(u)
     if outside:
         evidence.refusal = (
             f"The question is about {', '.join(outside)}, which the indexed sources do not cover."
         )
         return evidence
+    gap = coverage_gap(u, passages, sources)
+    if gap:
+        evidence.refusal = gap
+        return evidence
     weights = default_weights()
     scored = score_question(u, passages, sources, weights)
     evidence.relevance = scored
-    evidence.answerability = scored.answer_probability
-    threshold = (
-        options.answer_threshold if options.answer_threshold is not None else weights.threshold
-    )
-    if not scored.units or scored.answer_probability < threshold:
-        evidence.refusal = (
-            f"The indexed sources do not address this question (answerability "
-            f"{scored.answer_probability:.2f}, below {threshold:.2f})."
-        )
+    if not scored.units:
+        evidence.refusal = "The indexed sources hold no text that answers this question."
         return evidence
     evidence.documents = close_documents(scored, options.document_margin)
 
@@ -596,7 +583,7 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         lexical_query=u.lexical_query,
         diversify=False,
     )
-    if not u.conditions and not _names_known_concept(u, sources):
+    if not u.conditions and not names_known_concept(u, sources):
         # Recommendations only from guidelines on the question's subject: a coeliac question
         # is not answered by the newest guideline's recommendations on another disease.
         on_subject = set(evidence.documents)
@@ -663,13 +650,7 @@ def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -
             evidence.recommendation_lead = lead[0]
     if not main:
         return
-    pool = Scored(
-        units=main,
-        query=scored.query,
-        answer_features=scored.answer_features,
-        answer_probability=scored.answer_probability,
-        documents=scored.documents,
-    )
+    pool = Scored(units=main, query=scored.query, documents=scored.documents)
     lam = options.mmr_lambda
     # The most relevant unit that can open an answer on its own.
     summary = max(main, key=lambda x: (stands_alone(x.quote), x.score))

@@ -59,7 +59,7 @@ class Intent:
 
 # Words that say what kind of question it is, name the condition or the patient, or carry no
 # subject: what remains ("threshold", "relapse", "criteria") is what the answer must speak to.
-_NOT_FOCUS = frozenset(
+GENERIC_WORDS = _NOT_FOCUS = frozenset(
     [
         "a",
         "an",
@@ -377,20 +377,15 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
 )
 
 
+KIND_WORDS = re.compile("|".join(cue.pattern for _, cue in _KIND_CUES), re.I)
+
+
 def kind_of(text: str) -> Kind:
     """The kind of a question, or of a heading that answers one ("What causes X?")."""
     for kind, cue in _KIND_CUES:
         if cue.search(text):
             return kind
     return Kind.general
-
-
-def without_kind_cues(text: str) -> str:
-    """The text without the words that say which aspect it asks about ("aetiology of",
-    "workup for", "risk factors for"): what is left names its subject."""
-    for _, cue in _KIND_CUES:
-        text = cue.sub(" ", text)
-    return text
 
 
 def kinds_in(text: str) -> set[Kind]:

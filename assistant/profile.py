@@ -10,6 +10,7 @@ lexicon. A clinician's own library gets its own profile with no code change.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +65,8 @@ class CorpusProfile:
     main_condition: str | None = None
     #: folded content words of a title or heading -> how many titles/headings use them
     heading_words: Counter[str] = field(default_factory=Counter)
+    #: document id -> folded words of its title and headings (what the document is about)
+    about: dict[str, frozenset[str]] = field(default_factory=dict)
     class_terms: dict[str, set[str]] = field(default_factory=dict)
     short_names: dict[str, str] = field(default_factory=dict)
     #: words of document titles, as written (what a misspelt topic name is corrected to)
@@ -121,6 +124,7 @@ class CorpusProfile:
         profile = cls(lexicon=lexicon, documents=dict(documents))
         headings = headings or {}
         heading_words: Counter[str] = Counter()
+        about: dict[str, frozenset[str]] = {}
         named: set[str] = set()
         surface: dict[str, str] = {}
         for doc_id, doc in documents.items():
@@ -131,7 +135,9 @@ class CorpusProfile:
                     surface.setdefault(token.text.lower(), token.text.lower())
             for heading in {h for path in headings.get(doc_id, ()) for h in path}:
                 words |= set(content_words(heading))
+            about[doc_id] = frozenset(words)
             heading_words.update(words)
+        profile.about = about
         profile.heading_words = heading_words
         profile.title_words = tuple(sorted(surface))
         profile._read_groups(recommendations)
@@ -412,6 +418,12 @@ class CorpusProfile:
         if Levenshtein.distance(word.lower(), match[0]) > (1 if len(word) < 8 else 2):
             return None
         return match[0]
+
+    def heading_weight(self, word: str) -> float:
+        """How much a word says which topic a title or heading is about: high for a word few
+        titles and headings use (a condition's name), low for one most use ('treatment')."""
+        n = self.heading_words.get(word, 0)
+        return math.log((len(self.about) + 1) / (n + 1)) + 0.1
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -4,9 +4,9 @@ Every candidate unit (a sentence, or a lead-in with its list) of the retrieved p
 with signals that do not depend on how a corpus is laid out: the packaged MiniLM's sentence
 cosine and late-interaction token match, BM25 over the units with the index's word rarities, the
 passage's rank, and the unit's position and neighbours. The question's kind and the heading are
-one small feature among them, never a gate. The weights of the score and of the answerability
-model are data (`assistant/data/relevance.json`), fitted by `scripts/fit_relevance.py` on
-development parts of several libraries.
+one small feature among them, never a gate. The weights of the score are data
+(`assistant/data/relevance.json`), fitted by `scripts/fit_relevance.py` on development parts of
+several libraries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.context import Sources
-from assistant.intent import Kind, kind_of, kinds_in, without_kind_cues
+from assistant.intent import Kind, kind_of, kinds_in
 from ingest.lexical import lexical_tokens
 from ingest.types import Chunk, DocType, Passage
 
@@ -42,27 +42,14 @@ UNIT_FEATURES = (
     "neighbours",
     "kind",
 )
-#: the features of a question against what was retrieved, in the order the weights are stored
-ANSWER_FEATURES = (
-    "passage_cosine",
-    "unit_cosine",
-    "unit_tokens",
-    "coverage",
-    "missing",
-    "known",
-    "about",
-)
 
 
 @dataclass(frozen=True)
 class Weights:
-    """Linear weights of the unit score, and the answerability model with its threshold."""
+    """Linear weights of the unit score, and how close to the best a document must be."""
 
     unit: tuple[float, ...]
     unit_bias: float
-    answer: tuple[float, ...]
-    answer_bias: float
-    threshold: float
     #: a document is cited only when its relevance is within this of the best document's
     document_margin: float
 
@@ -70,13 +57,9 @@ class Weights:
     def load(cls, path: Path = WEIGHTS_PATH) -> Weights:
         data = json.loads(Path(path).read_text())
         unit = tuple(float(data["unit"][name]) for name in UNIT_FEATURES)
-        answer = tuple(float(data["answerability"]["coef"][name]) for name in ANSWER_FEATURES)
         return cls(
             unit=unit,
             unit_bias=float(data.get("unit_intercept", 0.0)),
-            answer=answer,
-            answer_bias=float(data["answerability"]["intercept"]),
-            threshold=float(data["answerability"]["threshold"]),
             document_margin=float(data["document_margin"]),
         )
 
@@ -124,12 +107,10 @@ class Unit:
 
 @dataclass
 class Scored:
-    """The units of a question's passages, scored, and the features of the question."""
+    """The units of a question's passages, scored."""
 
     units: list[Unit]
     query: np.ndarray
-    answer_features: np.ndarray
-    answer_probability: float
     #: best unit score per document, best first
     documents: list[tuple[str, float]]
 
@@ -185,12 +166,11 @@ def score_units(
     weights: Weights | None = None,
     *,
     asking: str | None = None,
-    known: bool = False,
 ) -> Scored:
-    """Score every unit against the question; the question's answerability features too.
+    """Score every unit against the question.
 
-    `asking`: the sentences that ask (without a case history around them), whose words the
-    sources must use; `known`: the question names a condition or concept the index uses."""
+    `asking`: the sentences that ask (without a case history around them), whose words a
+    unit should use."""
     weights = weights or default_weights()
     extractor = sources.retriever.token_features
     q_terms = lexical_tokens(_PARENTHESES.sub(" ", asking or question))
@@ -235,81 +215,7 @@ def score_units(
         doc = unit.document_id
         documents[doc] = max(documents.get(doc, -1e9), unit.score)
     ranked = sorted(documents.items(), key=lambda kv: -kv[1])
-    # Whether the sources cover the question is about its subject: the words that say which
-    # aspect it asks about ("aetiology", "workup") are the kind's, and a library that says
-    # "causes" never uses them.
-    subject = lexical_tokens(without_kind_cues(_PARENTHESES.sub(" ", asking or question)))
-    subject_terms = subject or q_terms
-    idf.update(_idf(sources, set(subject_terms) - set(idf)))
-    features = answer_features(subject_terms, idf, units, passages, sources, known)
-    z = float(np.dot(weights.answer, features)) + weights.answer_bias
-    return Scored(
-        units=units,
-        query=query,
-        answer_features=features,
-        answer_probability=1.0 / (1.0 + math.exp(-z)),
-        documents=ranked,
-    )
-
-
-def answer_features(
-    q_terms: list[str],
-    idf: dict[str, float],
-    units: list[Unit],
-    passages: Sequence[Passage],
-    sources: Sources,
-    known: bool = False,
-) -> np.ndarray:
-    """What decides answer or refuse: how close the best passage and unit are, and how much of
-    the question's rare words the best retrieved documents use.
-
-    `coverage`: the best, over the documents of the top passages, of the share of the
-    question's word rarity (idf) that the document's title, headings and retrieved text use.
-    `missing`: the rarity of the rarest question word that no retrieved passage uses, over the
-    rarity of a word no chunk uses (1.0: the question names something the index never does).
-    `known`: 1.0 when the question names a condition or lexicon concept the index uses.
-    `about`: the best, over the same documents, of the share of the question's word rarity that
-    the document's title and the headings of its retrieved sections use: a document about the
-    subject names it there, one that only mentions it names it in its body."""
-    best_passage = max((p.dense_score or 0.0 for p in passages), default=0.0)
-    best_cos = max((float(u.features[0]) for u in units), default=0.0)
-    best_tok = max((float(u.features[1]) for u in units), default=0.0)
-    terms = [t for t in dict.fromkeys(q_terms) if not t.isdigit()]
-    total = sum(idf.get(t, 0.0) for t in terms) or 1.0
-    words_of: dict[str, set[str]] = {}
-    named_of: dict[str, set[str]] = {}
-    for passage in passages:
-        doc = passage.chunk.document
-        named = named_of.setdefault(doc.id, set(lexical_tokens(doc.title)))
-        named.update(lexical_tokens(" ".join(passage.chunk.section_path)))
-        words = words_of.setdefault(doc.id, set())
-        words.update(named)
-        words.update(lexical_tokens(passage.chunk.text))
-
-    def best_share(vocabularies: dict[str, set[str]]) -> float:
-        matchers = [_matcher(words) for words in vocabularies.values()]
-        return max(
-            (sum(idf.get(t, 0.0) for t in terms if found(t)) / total for found in matchers),
-            default=0.0,
-        )
-
-    coverage = best_share(words_of)
-    about = best_share(named_of)
-    anywhere = _matcher(set().union(*words_of.values()) if words_of else set())
-    ceiling = sources.index.lexical().idf("\u2205never-indexed") or 1.0
-    missing = max((idf.get(t, 0.0) for t in terms if not anywhere(t)), default=0.0)
-    return np.array(
-        [best_passage, best_cos, best_tok, coverage, missing / ceiling, float(known), about],
-        dtype=np.float32,
-    )
-
-
-def _matcher(words: set[str]) -> Callable[[str], bool]:
-    """Whether a question word is among `words`: as it is, as part of a hyphenated word, or
-    sharing its first five letters ("treated" and "treatment", "migrane" and "migraine")."""
-    parts = {p for w in words for p in w.split("-")} | words
-    prefixes = {w[:5] for w in parts if len(w) >= 5}
-    return lambda t: t in parts or (len(t) >= 5 and t[:5] in prefixes)
+    return Scored(units=units, query=query, documents=ranked)
 
 
 def select_units(

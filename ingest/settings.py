@@ -136,12 +136,8 @@ class RetrievalSettings(_Section):
 class AnswerSettings(_Section):
     """The offline answerer's thresholds (how they are used: docs/answering.md)."""
 
-    answer_threshold: float | None = Field(
-        default=None,
-        ge=0,
-        le=1,
-        description="Answerability below which cliniq refuses; default: the threshold fitted "
-        "with the model (assistant/data/relevance.json, docs/answering.md).",
+    abstain_floor: float = Field(
+        default=0.42, ge=0, le=1, description="Best passage cosine below which we abstain."
     )
     rec_candidates: int = Field(default=80, ge=1, description="Recommendation blocks considered.")
     rec_floor: float = Field(default=0.30, ge=0, le=1, description="Min cosine of a block.")

@@ -1,4 +1,4 @@
-"""Fit the relevance weights and the answerability model (assistant/data/relevance.json).
+"""Fit the relevance weights of units and the document margin (assistant/data/relevance.json).
 
 Development parts only (`evals.split`, salt in `evals.split.SALT`) of libraries of different
 publishers and shapes (`--libraries`, default medquad,guidelines,mixed):
@@ -10,23 +10,20 @@ publishers and shapes (`--libraries`, default medquad,guidelines,mixed):
 - mixed: the development side of the mixed library of `scripts/library_eval.py` (COVID-QA
   articles, PubMedQA abstracts, MedQuAD pages with 2,000 distractors and a guideline pool in one
   index, as a real library is), at most `--limit` questions per set and role;
-- covid_qa, pubmedqa: each indexed on its own, a salted share of the development documents left
-  out of the index (their questions are the uncovered ones).
+- covid_qa, pubmedqa: each indexed on its own (a salted share of the development documents is
+  left out of the index; only covered questions are used).
 
 Units: a pairwise logistic regression (learning to rank) over `assistant.relevance.UNIT_FEATURES`
 of which of two units of one question's retrieved passages holds the answer (COVID-QA: the gold
 span; MedQuAD: a unit of the answering page inside its reference answer), Platt-scaled into a
-probability. Answerability: a logistic regression over
-`ANSWER_FEATURES` of covered vs uncovered, its threshold the one that maximises the worst of
-answered and refused rates, averaged over the libraries. The document margin: the one that best
+probability. The document margin: the one that best
 keeps the answering document among the documents within it on covered questions, each other
 document within it counting against (a twentieth of a lost one).
 
     PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --limit 150 --write
     PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --refit --write
 
-`--answerability-only` keeps the stored unit weights and document margin (those were fitted with
-COVID-QA and PubMedQA each on its own index) and fits answerability alone.
+Whether the sources answer at all is decided by `assistant.coverage`, not fitted here.
 """
 
 from __future__ import annotations
@@ -47,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.conversation import Session  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evidence import retrieve_passages, score_question  # noqa: E402
-from assistant.relevance import ANSWER_FEATURES, UNIT_FEATURES, WEIGHTS_PATH  # noqa: E402
+from assistant.relevance import UNIT_FEATURES, WEIGHTS_PATH  # noqa: E402
 from assistant.understand import understand  # noqa: E402
 from evals.split import side, split  # noqa: E402
 from ingest.pipeline import ingest_paths  # noqa: E402
@@ -259,7 +256,6 @@ def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
         rows.append(
             {
                 **case,
-                "answer_features": scored.answer_features.tolist(),
                 "units": units,
             }
         )
@@ -267,25 +263,6 @@ def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
 
 
 # -- fitting ----------------------------------------------------------------------------------
-
-
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, c: float = 1.0, groups: list[str] | None = None
-) -> tuple[np.ndarray, float]:
-    """Logistic regression in which covered and uncovered questions weigh the same, and (with
-    `groups`) so does each library, however many questions it brings."""
-    from sklearn.linear_model import LogisticRegression
-
-    groups = groups or ["all"] * len(y)
-    weight = np.zeros(len(y))
-    cells = {(g, int(t)) for g, t in zip(groups, y, strict=True)}
-    for g, t in cells:
-        mask = np.array([gg == g and int(tt) == t for gg, tt in zip(groups, y, strict=True)])
-        weight[mask] = 1.0 / mask.sum()
-    weight *= len(y) / weight.sum()
-    model = LogisticRegression(C=c, max_iter=5000)
-    model.fit(x, y, sample_weight=weight)
-    return model.coef_[0], float(model.intercept_[0])
 
 
 def fit_units(rows: list[dict], pairs_per_question: int = 60) -> tuple[np.ndarray, float]:
@@ -355,23 +332,6 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def choose_threshold(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[float, dict]:
-    best = (-1.0, 0.5, {})
-    for t in np.arange(0.05, 0.96, 0.01):
-        report = {}
-        for name in sorted({r["set"] for r in rows}):
-            part = [r for r in rows if r["set"] == name]
-            p = _sigmoid(np.array([r["answer_features"] for r in part]) @ coef + bias)
-            covered = np.array([r["covered"] for r in part])
-            answered = float((p[covered] >= t).mean()) if covered.any() else 1.0
-            refused = float((p[~covered] < t).mean()) if (~covered).any() else 1.0
-            report[name] = {"answered": round(answered, 3), "refused": round(refused, 3)}
-        worst = float(np.mean([min(v.values()) for v in report.values()]))
-        if worst > best[0]:
-            best = (worst, float(round(t, 2)), report)
-    return best[1], best[2]
-
-
 def unit_scores(row: dict, coef: np.ndarray, bias: float) -> list[tuple[str, float]]:
     return [
         (u["document"], float(_sigmoid(np.dot(coef, u["features"]) + bias))) for u in row["units"]
@@ -423,11 +383,6 @@ def main() -> None:
         "scripts/library_eval.py), covid_qa, pubmedqa (each indexed on its own)",
     )
     parser.add_argument("--mixed-index", type=Path, help="the mixed library's index")
-    parser.add_argument(
-        "--answerability-only",
-        action="store_true",
-        help="keep the stored unit weights and document margin; fit answerability alone",
-    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "features.json"
@@ -458,30 +413,13 @@ def main() -> None:
             rows.extend(gather(name))
         cache.write_text(json.dumps(rows))
 
-    if args.answerability_only:
-        stored = json.loads(WEIGHTS_PATH.read_text())
-        unit_coef = np.array([stored["unit"][n] for n in UNIT_FEATURES])
-        unit_bias = float(stored["unit_intercept"])
-    else:
-        unit_coef, unit_bias = fit_units(rows)
-    a_x = np.array([r["answer_features"] for r in rows], dtype=np.float64)
-    a_y = np.array([int(r["covered"]) for r in rows])
-    answer_coef, answer_bias = fit_logistic(a_x, a_y, groups=[r["set"] for r in rows])
-    threshold, by_set = choose_threshold(rows, answer_coef, answer_bias)
-    if args.answerability_only:
-        margin, margins = float(stored["document_margin"]), stored["fit"]["margins"]
-    else:
-        margin, margins = choose_margin(rows, unit_coef, unit_bias)
+    unit_coef, unit_bias = fit_units(rows)
+    margin, margins = choose_margin(rows, unit_coef, unit_bias)
     result = {
         "about": "Fitted by scripts/fit_relevance.py on development parts (evals.split) of "
         "MedQuAD, COVID-QA, PubMedQA and guidelines; see docs/answering.md.",
         "unit": dict(zip(UNIT_FEATURES, map(float, unit_coef), strict=True)),
         "unit_intercept": unit_bias,
-        "answerability": {
-            "coef": dict(zip(ANSWER_FEATURES, map(float, answer_coef), strict=True)),
-            "intercept": answer_bias,
-            "threshold": threshold,
-        },
         "document_margin": margin,
         "fit": {
             "questions": {
@@ -491,7 +429,6 @@ def main() -> None:
                 }
                 for name in sorted({r["set"] for r in rows})
             },
-            "answerability_at_threshold": by_set,
             "margins": {str(k): v for k, v in margins.items()},
         },
     }

@@ -1,5 +1,5 @@
-"""Selection by relevance: units scored against the question, MMR, each source's order, the
-answerability model and one subject per answer. Pure parts with hand-made units; the engine on a
+"""Selection by relevance: units scored against the question, MMR, each source's order and one
+subject per answer. Pure parts with hand-made units; the engine on a
 small library of three pages with the real model and index."""
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ import pytest
 
 from assistant.engine import Assistant
 from assistant.relevance import (
-    ANSWER_FEATURES,
     UNIT_FEATURES,
     Quote,
     Scored,
     Unit,
     Weights,
-    answer_features,
     close_documents,
     default_weights,
     in_source_order,
@@ -43,8 +41,6 @@ def _scored(units: list[Unit]) -> Scored:
     return Scored(
         units=units,
         query=np.zeros(2, dtype=np.float32),
-        answer_features=np.zeros(len(ANSWER_FEATURES), dtype=np.float32),
-        answer_probability=1.0,
         documents=sorted(best.items(), key=lambda kv: -kv[1]),
     )
 
@@ -77,58 +73,10 @@ def test_only_documents_close_to_the_best_are_the_answers_subject():
 def test_the_fitted_weights_are_data_and_complete():
     weights = default_weights()
     assert len(weights.unit) == len(UNIT_FEATURES)
-    assert len(weights.answer) == len(ANSWER_FEATURES)
-    assert 0 < weights.threshold < 1
+    assert 0 < weights.document_margin < 1
     cosine = UNIT_FEATURES.index("cosine")
     assert weights.unit[cosine] > 0  # closer to the question is more relevant
     assert isinstance(weights, Weights)
-
-
-class _Lexical:
-    """Every word equally rare; a word no chunk uses rarer still."""
-
-    def idf(self, term: str) -> float:
-        return 4.0 if term.startswith("\u2205") else 2.0
-
-
-class _Sources:
-    class index:  # the attribute the features read
-        @staticmethod
-        def lexical() -> _Lexical:
-            return _Lexical()
-
-
-def _passage(doc: str, title: str, heading: str, text: str, rank: int) -> Passage:
-    document = Document(id=doc, title=title, text="x")
-    chunk = Chunk(document=document.ref(), position=0, text=text, section_path=[heading])
-    return Passage(chunk=chunk, rank=rank, score=1.0, dense_score=0.5)
-
-
-def test_about_tells_a_document_on_the_subject_from_one_that_mentions_it():
-    terms = ["biotinidase", "deficiency"]
-    idf = {t: 2.0 for t in terms}
-    mentions = _passage(
-        "hcs",
-        "Holocarboxylase synthetase deficiency",
-        "What is holocarboxylase synthetase deficiency?",
-        "It is told apart from biotinidase deficiency by an enzyme assay.",
-        1,
-    )
-    about = _passage(
-        "btd",
-        "Biotinidase deficiency",
-        "What causes biotinidase deficiency?",
-        "Mutations in the BTD gene cause it.",
-        2,
-    )
-    index = {name: i for i, name in enumerate(ANSWER_FEATURES)}
-    only_mentioned = answer_features(terms, idf, [], [mentions], _Sources())
-    # Every word is in the retrieved text: covered by the body...
-    assert only_mentioned[index["coverage"]] == pytest.approx(1.0)
-    # ...but the document is about another deficiency: half the subject in its title.
-    assert only_mentioned[index["about"]] == pytest.approx(0.5)
-    both = answer_features(terms, idf, [], [mentions, about], _Sources())
-    assert both[index["about"]] == pytest.approx(1.0)
 
 
 # -- the engine on a small library ------------------------------------------------------------

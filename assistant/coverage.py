@@ -1,0 +1,160 @@
+"""Whether the sources cover a question: the title and headings of a retrieved source must name
+most of its subject's words (weighted by how rarely titles and headings use them).
+
+These are rules, kept until a learned answerability model meets the refusal bars on every
+library (docs/answering.md); the passages an answer quotes are chosen by relevance
+(`assistant.relevance`), not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rapidfuzz.distance import Levenshtein
+
+from assistant.context import Sources
+from assistant.intent import GENERIC_WORDS, KIND_WORDS
+from assistant.lexicon import fold
+from assistant.profile import CorpusProfile, content_words
+from assistant.understand import Understanding
+from ingest.types import DocType, Passage
+
+_SUBJECT_STOP = GENERIC_WORDS | frozenset(
+    {"cause", "caus", "risk", "sign", "symptom", "diagnos", "test", "outlook", "prognosi"}
+    | {"suspected", "pattern", "workup", "overview", "adult", "child", "people", "person"}
+    # How a condition runs, not which condition it is ("COPD flares").
+    | {"flare", "exacerbation", "acute", "severe", "mild", "moderate", "early", "recurrent"}
+)
+#: the share of a question's subject words a title or heading must name for the source to be
+#: about it (calibrated on the MedQuAD development suite; docs/abstention.md)
+ABOUT_SHARE = 0.6
+# "Vaginal diseases" asks about a class of conditions: a page on one member does not cover it.
+_CLASS_NOUNS = ("diseases", "disorders", "conditions", "problems", "infections", "injuries")
+_CLASS_NOUN = re.compile(rf"\b({'|'.join(_CLASS_NOUNS)})\b", re.I)
+_CLASS_WORDS = frozenset(fold(c) for c in _CLASS_NOUNS)
+
+
+_EXPANDED = re.compile(r"(?P<long>(?:[\w'-]+\s+){0,6}?[\w'-]+)\s\((?P<abbr>[A-Z][A-Z0-9]{1,5}s?)\)")
+
+
+def subject_words(u: Understanding, profile: CorpusProfile) -> list[list[str]]:
+    """What the question is about, beyond the kind of question and whom it concerns: the words
+    a source must be about ("What causes kidney stones in adults?" -> kidney, stone).
+
+    An abbreviation read as its long form ("chronic ... disease (COPD)") gives two readings,
+    either of which a source may use."""
+    readings = [re.sub(r"\s\([A-Z][A-Z0-9]{1,5}s?\)", " ", u.asking)]
+    if _EXPANDED.search(u.asking):
+        readings.append(_abbreviated(u.asking, profile))
+    groups = profile.group_words(u.asking)
+    out: list[list[str]] = []
+    classes = [fold(m) for m in _CLASS_NOUN.findall(u.asking)]
+    for reading in readings:
+        words: list[str] = list(dict.fromkeys(classes))
+        for word in content_words(KIND_WORDS.sub(" ", reading)):
+            if len(word) < 3 or word in _SUBJECT_STOP or word in groups or word.isdigit():
+                continue
+            if word not in words:
+                words.append(word)
+        if words and words not in out:
+            out.append(words)
+    return out
+
+
+def _abbreviated(text: str, profile: CorpusProfile) -> str:
+    """The question with each expanded long form dropped again, its abbreviation kept."""
+
+    def keep_abbreviation(match: re.Match[str]) -> str:
+        found = profile.abbreviations.get(match.group("abbr"))
+        long_form = match.group("long")
+        if found and long_form.lower().endswith(found.lower()):
+            return long_form[: len(long_form) - len(found)] + match.group("abbr")
+        return match.group("abbr")
+
+    return _EXPANDED.sub(keep_abbreviation, text)
+
+
+def _word_found(word: str, words: frozenset[str] | set[str]) -> bool:
+    """Exactly, as the start of a longer word ("pulm"), or a slip or two away ("psoriasys")."""
+    if word in words:
+        return True
+    if len(word) >= 4 and any(w.startswith(word) for w in words):
+        return True
+    if len(word) < 6:
+        return False
+    slips = 1 if len(word) < 8 else 2
+    return any(
+        abs(len(w) - len(word)) <= slips and Levenshtein.distance(word, w) <= slips for w in words
+    )
+
+
+def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources) -> str | None:
+    """Why the sources do not cover the question, or None.
+
+    A question is covered when it names a condition or concept the corpus knows, or when the
+    title or headings of a retrieved source name most of its subject words. A guideline or
+    review may also cover it in its prose. Text that only shares the topic's general words (a
+    gout question against an opioid guideline) does not count."""
+    profile = sources.profile
+    if u.conditions or names_known_concept(u, sources):
+        return None
+    readings = subject_words(u, profile)
+    if not readings:
+        return None
+    best = max((on_subject(p, readings, profile) for p in passages), default=0.0)
+    if best >= ABOUT_SHARE:
+        return None
+    subject = readings[0]
+    missing = [
+        w
+        for w in subject
+        if not any(
+            _word_found(w, profile.about.get(p.chunk.document.id, frozenset())) for p in passages
+        )
+    ]
+    named = " ".join(missing or subject)
+    return f"The indexed sources do not cover this question's subject ({named})."
+
+
+def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfile) -> float:
+    """The share of the question's subject words (weighted by how rarely headings use them)
+    that the passage's source is about, under the best reading of the question."""
+    about = _about(passage, profile)
+    best = 0.0
+    for subject in readings:
+        if any(c in subject and not _word_found(c, about) for c in _CLASS_WORDS):
+            continue  # a class of conditions asked about, and this source is on one member
+        weights = {w: profile.heading_weight(w) for w in subject}
+        found = sum(weights[w] for w in subject if _word_found(w, about))
+        best = max(best, found / sum(weights.values()))
+    return best
+
+
+def _about(passage: Passage, profile: CorpusProfile) -> set[str]:
+    """The words a retrieved source is about: its title and headings; a recommendation's
+    population and option; a guideline's or review's prose too."""
+    doc = passage.chunk.document
+    about = set(profile.about.get(doc.id, frozenset()))
+    about.update(content_words(doc.title))
+    about.update(w for h in passage.chunk.section_path for w in content_words(h))
+    if passage.chunk.recommendation is not None:
+        rec = passage.chunk.recommendation
+        about.update(content_words(f"{rec.population} {rec.intervention}"))
+    if doc.doc_type is not DocType.patient_info:
+        # Guidelines and reviews cover subjects in their prose, not only in headings.
+        about.update(content_words(passage.chunk.text))
+    return about
+
+
+def names_known_concept(u: Understanding, sources: Sources) -> bool:
+    """A lexicon concept the question names, whose name the index's text uses."""
+    if u.normalized is None:
+        return False
+    lexical = sources.index.lexical()
+    for match in u.normalized.matches:
+        if match.concept_type in {"population"}:
+            continue
+        if lexical.has_term(match.canonical) or lexical.has_term(match.span):
+            return True
+    return False
