@@ -380,6 +380,25 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
 KIND_WORDS = re.compile("|".join(cue.pattern for _, cue in _KIND_CUES), re.I)
 
 
+_ASKS_FOR_QUANTITY = re.compile(
+    r"\b(level|levels|threshold|cut-?off|value|how (?:much|many|long|often)|dose|doses|dosage|"
+    r"duration|frequency|percentage|proportion|rate|below|above)\b",
+    re.I,
+)
+# A quantity, not a year ("2025 WHO") or a name ("ICSD-3").
+_QUANTITY = re.compile(r"(?<![\d.\w-])(?!(?:19|20)\d\d(?!\d))\d+(?:[.,]\d+)?(?![\w-])")
+
+
+def asks_for_quantity(question: str) -> bool:
+    """The question asks for a number: a level, a dose, how many, how long."""
+    return bool(_ASKS_FOR_QUANTITY.search(question))
+
+
+def states_quantity(text: str) -> bool:
+    """The text states a number that is not a year or part of a name."""
+    return bool(_QUANTITY.search(text))
+
+
 def kind_of(text: str) -> Kind:
     """The kind of a question, or of a heading that answers one ("What causes X?")."""
     for kind, cue in _KIND_CUES:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.context import Sources
-from assistant.intent import Kind, kind_of, kinds_in
+from assistant.intent import Kind, asks_for_quantity, kind_of, kinds_in, states_quantity
 from ingest.lexical import lexical_tokens
 from ingest.types import Chunk, DocType, Passage
 
@@ -41,6 +41,7 @@ UNIT_FEATURES = (
     "position",
     "neighbours",
     "kind",
+    "quantity",
 )
 
 
@@ -185,6 +186,7 @@ def score_units(
     query, query_tokens = vectors[0], tokens[0]
     vectors, tokens = vectors[1:], tokens[1:]
     kind = kind_of(question)
+    wants_quantity = asks_for_quantity(asking or question)
     cosines = vectors @ query if len(units) else np.zeros(0)
     for i, unit in enumerate(units):
         unit.vector = vectors[i]
@@ -204,6 +206,7 @@ def score_units(
                 1.0 / (1 + unit.index),
                 max(neighbours, default=0.0),
                 1.0 if kind is not Kind.general and kind in kinds_in(heading) else 0.0,
+                1.0 if wants_quantity and states_quantity(texts[i]) else 0.0,
             ],
             dtype=np.float32,
         )

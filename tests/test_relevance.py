@@ -147,16 +147,7 @@ def small(tmp_path_factory, embedder) -> Assistant:
         ("How is asthma treated long term?", "Asthma", "corticosteroids"),
         ("what makes a migrane worse", "Migraine", "light"),
         # The quantity asked for, not the sentence on how the evidence was searched.
-        pytest.param(
-            "What ferritin level should prompt iron therapy?",
-            "Iron and restless legs",
-            "75 ng/ml",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="answered, but summarised by the sentence on how the evidence was "
-                "searched: no unit feature says that a unit holds the quantity asked for",
-            ),
-        ),
+        ("What ferritin level should prompt iron therapy?", "Iron and restless legs", "75 ng/ml"),
     ],
 )
 def test_the_summary_is_the_unit_that_answers_and_one_subject_is_cited(
