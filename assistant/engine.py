@@ -2,7 +2,7 @@
 
     understand  assistant.understand  clean, normalize, conversation, kind of question
     retrieve    assistant.evidence    hybrid BM25 + dense passages
-    select      assistant.evidence    answerability, units by relevance, recommendations, conflicts
+    select      assistant.evidence    coverage, units by relevance, recommendations, conflicts
     compose     assistant.compose     offline and extractive; the LLM answerer swaps this step
     verify      assistant.verify      every cited sentence against its passage
     finish      here                  references, notes, refusal
