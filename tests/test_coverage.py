@@ -1,0 +1,74 @@
+"""Whether the sources cover a question (assistant.coverage): a source must name the question's
+subject in its title or headings. A small library of two patient pages, the real model and index."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.engine import Assistant
+from ingest.pipeline import ingest_paths
+from ingest.settings import Settings
+
+PAGES = {
+    "cysts.md": """# Eyelid cysts
+
+## Causes
+
+A blocked oil gland at the rim of the eyelid swells into a small painless lump.
+
+## Treatment
+
+Warm compresses several times a day let most cysts drain within weeks.
+""",
+    "dry-eye.md": """# Dry eye
+
+## Symptoms
+
+The eyes sting, burn and feel gritty, and vision blurs after reading. The eyelids may be red.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, embedder) -> Assistant:
+    folder = tmp_path_factory.mktemp("pages")
+    for name, text in PAGES.items():
+        (folder / name).write_text(text)
+    settings = Settings()
+    settings.store.index_dir = tmp_path_factory.mktemp("coverage-index")
+    settings.lexicon_dir = tmp_path_factory.mktemp("x") / "no-lexicon"  # none: must not matter
+    ingest_paths([folder], settings, embedder=embedder)
+    return Assistant(settings, embedder=embedder)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What are eyelid cysts?",
+        # The words that say the kind of question are not the subject.
+        "Aetiology of eyelid cysts?",
+        "Workup for suspected dry eye?",
+    ],
+)
+def test_a_page_that_names_the_subject_covers_it(library, question):
+    answer = library.ask(question)
+    assert not answer.abstained, answer.abstention_reason
+
+
+@pytest.mark.integration
+def test_a_page_on_one_member_does_not_cover_the_class(library):
+    # "Eyelid disorders" asks about a class of conditions; the cyst page is about one of them.
+    answer = library.ask("What are eyelid disorders?")
+    assert answer.abstained
+    # The refusal names the part of the subject that no source is about.
+    assert "disorder" in (answer.abstention_reason or "").lower()
+    assert answer.references == []
+
+
+@pytest.mark.integration
+def test_a_page_that_mentions_the_subject_in_its_body_does_not_cover_it(library):
+    # The dry-eye page mentions red eyelids in passing; no page is about eyelid redness.
+    answer = library.ask("What causes blepharitis?")
+    assert answer.abstained
+    assert answer.references == []
