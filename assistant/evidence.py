@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from assistant.context import Sources
-from assistant.coverage import coverage_gap, names_known_concept
+from assistant.coverage import coverage_gap
 from assistant.intent import (
     TREATMENT_OUTCOME_STEMS,
     Ask,
@@ -583,13 +583,16 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         lexical_query=u.lexical_query,
         diversify=False,
     )
-    if not u.conditions and not names_known_concept(u, sources):
-        # Recommendations only from guidelines on the question's subject: a coeliac question
-        # is not answered by the newest guideline's recommendations on another disease.
-        on_subject = set(evidence.documents)
-        evidence.rec_passages = [
-            p for p in evidence.rec_passages if p.chunk.document.id in on_subject
-        ]
+    # Recommendations only from guidelines on the question's subject, or for the condition it
+    # names: a coeliac question is not answered by the newest guideline's recommendations on
+    # another disease, and an insomnia question not by a hypertension guideline's.
+    on_subject = set(evidence.documents)
+    asked = sources.profile.concepts_in(u.standalone, _SUBJECT_TYPES)
+    evidence.rec_passages = [
+        p
+        for p in evidence.rec_passages
+        if p.chunk.document.id in on_subject or (asked and asked & _treats(p, sources))
+    ]
 
     def select(intent: Intent) -> GuidelineFindings:
         return select_recommendations(
@@ -625,6 +628,19 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         *(unit.passage for unit in scored.units),
     ]
     return evidence
+
+
+#: lexicon concepts that say what a recommendation is about (patient groups do not: "adults")
+_SUBJECT_TYPES = frozenset({"condition", "drug", "drug-class", "procedure", "test"})
+
+
+def _treats(passage: Passage, sources: Sources) -> set[str]:
+    """The conditions and treatments a recommendation block speaks of (its population and
+    intervention)."""
+    rec = passage.chunk.recommendation
+    if rec is None:
+        return set()
+    return sources.profile.concepts_in(f"{rec.population} {rec.intervention}", _SUBJECT_TYPES)
 
 
 def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -> None:

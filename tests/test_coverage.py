@@ -1,5 +1,6 @@
 """Whether the sources cover a question (assistant.coverage): a source must name the question's
-subject in its title or headings. A small library of two patient pages, the real model and index."""
+subject in its title or headings; and which guidelines' recommendations may answer it. Small
+libraries, the real model and index."""
 
 from __future__ import annotations
 
@@ -72,3 +73,60 @@ def test_a_page_that_mentions_the_subject_in_its_body_does_not_cover_it(library)
     answer = library.ask("What causes blepharitis?")
     assert answer.abstained
     assert answer.references == []
+
+
+GUIDELINE = """---
+id: kidney-guideline
+title: "Blood pressure in chronic kidney disease: a practice guideline"
+organization: A kidney society
+year: 2024
+doc_type: guideline
+status: current
+url: https://example.org/kidney
+---
+
+# Blood pressure in chronic kidney disease
+
+## Recommendations
+
+```recommendation
+id: "1"
+statement: >-
+  The society recommends screening adults with chronic kidney disease who sleep poorly for high
+  blood pressure at night, and treating it with an ACE inhibitor.
+direction: for
+strength: strong
+certainty: moderate
+population: adults with chronic kidney disease
+intervention: ACE inhibitor
+```
+"""
+
+SLEEP_PAGE = """# Insomnia
+
+## Who is at risk
+
+Older adults, women, shift workers and people under stress are more likely to have insomnia.
+Poor sleep habits, such as irregular bedtimes, make it worse.
+"""
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory, embedder) -> Assistant:
+    folder = tmp_path_factory.mktemp("mixed")
+    (folder / "kidney.md").write_text(GUIDELINE)
+    (folder / "insomnia.md").write_text(SLEEP_PAGE)
+    settings = Settings()
+    settings.store.index_dir = tmp_path_factory.mktemp("mixed-index")
+    ingest_paths([folder], settings, embedder=embedder)
+    return Assistant(settings, embedder=embedder)
+
+
+@pytest.mark.integration
+def test_a_guideline_on_another_condition_does_not_answer_with_its_recommendations(mixed):
+    # The question names a condition the lexicon knows; the guideline's recommendation is for
+    # another one, however close its words ("sleep poorly").
+    answer = mixed.ask("Who is at risk for insomnia and poor sleep?")
+    assert not answer.abstained, answer.abstention_reason
+    cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
+    assert cited and "kidney-guideline" not in cited
