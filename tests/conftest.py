@@ -149,6 +149,29 @@ def write_doc(directory: Path, doc_id: str, body: str, **front: object) -> Path:
     return path
 
 
+def library_of(
+    pages: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: Any,
+    *,
+    lexicon: bool = True,
+) -> Any:
+    """An assistant over a small library of files (name -> text), on the real model and index;
+    `lexicon=False`: with no lexicon at all, which must not matter."""
+    from assistant.engine import Assistant
+    from ingest.pipeline import ingest_paths
+
+    folder = tmp_path_factory.mktemp("pages")
+    for name, text in pages.items():
+        (folder / name).write_text(text)
+    settings = Settings()
+    settings.store.index_dir = tmp_path_factory.mktemp("index")
+    if not lexicon:
+        settings.lexicon_dir = tmp_path_factory.mktemp("x") / "no-lexicon"
+    ingest_paths([folder], settings, embedder=embedder)
+    return Assistant(settings, embedder=embedder)
+
+
 def make_pdf(path: Path, pages: list[list[str]], title: str | None = None) -> Path:
     """A PDF with a text layer: one list of lines per page."""
     from reportlab.lib.pagesizes import A4

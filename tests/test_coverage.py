@@ -5,10 +5,9 @@ libraries, the real model and index."""
 from __future__ import annotations
 
 import pytest
+from conftest import library_of
 
 from assistant.engine import Assistant
-from ingest.pipeline import ingest_paths
-from ingest.settings import Settings
 
 PAGES = {
     "cysts.md": """# Eyelid cysts
@@ -32,14 +31,7 @@ The eyes sting, burn and feel gritty, and vision blurs after reading. The eyelid
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, embedder) -> Assistant:
-    folder = tmp_path_factory.mktemp("pages")
-    for name, text in PAGES.items():
-        (folder / name).write_text(text)
-    settings = Settings()
-    settings.store.index_dir = tmp_path_factory.mktemp("coverage-index")
-    settings.lexicon_dir = tmp_path_factory.mktemp("x") / "no-lexicon"  # none: must not matter
-    ingest_paths([folder], settings, embedder=embedder)
-    return Assistant(settings, embedder=embedder)
+    return library_of(PAGES, tmp_path_factory, embedder, lexicon=False)
 
 
 @pytest.mark.integration
@@ -113,13 +105,9 @@ Poor sleep habits, such as irregular bedtimes, make it worse.
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory, embedder) -> Assistant:
-    folder = tmp_path_factory.mktemp("mixed")
-    (folder / "kidney.md").write_text(GUIDELINE)
-    (folder / "insomnia.md").write_text(SLEEP_PAGE)
-    settings = Settings()
-    settings.store.index_dir = tmp_path_factory.mktemp("mixed-index")
-    ingest_paths([folder], settings, embedder=embedder)
-    return Assistant(settings, embedder=embedder)
+    return library_of(
+        {"kidney.md": GUIDELINE, "insomnia.md": SLEEP_PAGE}, tmp_path_factory, embedder
+    )
 
 
 @pytest.mark.integration

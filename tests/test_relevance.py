@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import library_of
 
 from assistant.engine import Assistant
 from assistant.relevance import (
@@ -20,8 +21,6 @@ from assistant.relevance import (
     select_units,
 )
 from assistant.render import to_markdown, to_text
-from ingest.pipeline import ingest_paths
-from ingest.settings import Settings
 from ingest.types import Chunk, Document, Passage
 
 
@@ -129,14 +128,7 @@ and ferritin studies. Adults with restless legs should receive iron when serum f
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, embedder) -> Assistant:
-    folder = tmp_path_factory.mktemp("pages")
-    for name, text in PAGES.items():
-        (folder / name).write_text(text)
-    settings = Settings()
-    settings.store.index_dir = tmp_path_factory.mktemp("small-index")
-    settings.lexicon_dir = tmp_path_factory.mktemp("x") / "no-lexicon"  # none: must not matter
-    ingest_paths([folder], settings, embedder=embedder)
-    return Assistant(settings, embedder=embedder)
+    return library_of(PAGES, tmp_path_factory, embedder, lexicon=False)
 
 
 @pytest.mark.integration
