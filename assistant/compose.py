@@ -423,7 +423,7 @@ def compose_offline(u: Understanding, evidence: Evidence, sources: Sources) -> D
     if findings.main and intent.ask in (Ask.management, Ask.dose) and not intent.focus:
         # "How is C managed?", a question with no subject of its own beyond the condition:
         # what the newest guideline recommends, strongest first; the source text goes with the
-        # rest of the sources. A question on a subject ("what ferritin level ...") is
+        # rest of the sources. A question on a subject ("what blood level ...") is
         # summarised by its most relevant unit.
         summary = summary_sentences(findings, u.topic.condition or "", intent, book, profile)
     if summary:

@@ -583,9 +583,9 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         lexical_query=u.lexical_query,
         diversify=False,
     )
-    # Recommendations only from guidelines on the question's subject, or for the condition it
-    # names: a coeliac question is not answered by the newest guideline's recommendations on
-    # another disease, and an insomnia question not by a hypertension guideline's.
+    # Recommendations only from guidelines on the question's subject, or for a condition, drug,
+    # procedure or test it names: a question on one condition is not answered by the newest
+    # guideline's recommendations on another, however close their words.
     on_subject = set(evidence.documents)
     asked = sources.profile.concepts_in(u.standalone, _SUBJECT_TYPES)
     evidence.rec_passages = [

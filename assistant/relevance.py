@@ -27,8 +27,8 @@ from ingest.lexical import lexical_tokens
 from ingest.types import Chunk, DocType, Passage
 
 WEIGHTS_PATH = Path(__file__).parent / "data" / "relevance.json"
-# The user's own words, kept in brackets after the reading of them ("ropinirole (Requip)"): the
-# reading is what the sources use.
+# The user's own words, kept in brackets after the reading of them ("generic name (Brand)"):
+# the reading is what the sources use.
 _PARENTHESES = re.compile(r"\([^()]*\)")
 
 #: the features of a unit, in the order the weights are stored
