@@ -24,12 +24,12 @@ from assistant.evidence import (
     Conflict,
     Evidence,
     GuidelineFindings,
-    Quote,
     RecItem,
     sort_key,
 )
 from assistant.intent import Ask, Intent
 from assistant.profile import CorpusProfile
+from assistant.relevance import Quote
 from assistant.types import NormalizationNote, Section, Sentence, SentenceKind
 from assistant.understand import Understanding
 from ingest.grading import is_graded, is_strong

@@ -1,7 +1,7 @@
 """Step 3 of an answer: choose the evidence it may say anything from.
 
-From the retrieved passages: whether the sources answer the question at all (a calibrated model
-over relevance features), the units of source text most relevant to it (`assistant.relevance`),
+From the retrieved passages: whether the sources answer the question at all (coverage, in
+`assistant.coverage`), the units of source text most relevant to it (`assistant.relevance`),
 the recommendations that bear on it (the newest current guideline first, special patient groups
 apart), and older sources that disagree with the newest guideline. Nothing here writes a
 sentence; `assistant.compose` does.
@@ -51,8 +51,6 @@ from ingest.types import (
     Recommendation,
     RecommendationKind,
 )
-
-__all__ = ["Quote"]
 
 
 @dataclass
@@ -536,14 +534,7 @@ def score_question(
     too: they tell how relevant their guideline is, though the composer words them itself)."""
     pool = candidate_passages(u, passages, sources)
     units = candidate_units(pool, lambda chunk: quote_units([chunk]))
-    return score_units(
-        u.standalone,
-        units,
-        passages,
-        sources,
-        weights,
-        asking=u.asking,
-    )
+    return score_units(u.standalone, units, sources, weights, asking=u.asking)
 
 
 def select_evidence(u: Understanding, passages: list[Passage], sources: Sources) -> Evidence:

@@ -162,7 +162,6 @@ def _token_match(query_tokens: np.ndarray, unit_tokens: np.ndarray) -> float:
 def score_units(
     question: str,
     units: list[Unit],
-    passages: Sequence[Passage],
     sources: Sources,
     weights: Weights | None = None,
     *,
