@@ -643,8 +643,8 @@ def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -
     main = [unit for unit in quotable if unit.document_id in documents]
     guidelines = [d for d in documents if _doc_type(scored, d) is DocType.guideline]
     others: set[str] = set()
-    if main:
-        lead_doc = max(main, key=lambda x: x.score).document_id
+    lead_doc = max(main, key=lambda x: x.score).document_id if main else None
+    if lead_doc is not None:
         if lead_doc in guidelines:
             # One guideline speaks for the subject; another on it goes apart.
             others = {d for d in guidelines if d != lead_doc}
@@ -659,8 +659,8 @@ def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -
         return
     pool = Scored(units=main, query=scored.query, documents=scored.documents)
     lam = options.mmr_lambda
-    # The most relevant unit that can open an answer on its own.
-    summary = max(main, key=lambda x: (stands_alone(x.quote), x.score))
+    # The most relevant unit of the most relevant document that can open an answer on its own.
+    summary = max(main, key=lambda x: (stands_alone(x.quote), x.document_id == lead_doc, x.score))
     words = len(summary.quote.full_text.split())
     chosen = [summary]
     for unit in select_units(pool, k=3 * options.key_points, lam=lam, exclude=[summary]):

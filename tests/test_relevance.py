@@ -9,6 +9,7 @@ import pytest
 from conftest import library_of
 
 from assistant.engine import Assistant
+from assistant.evidence import Evidence, _choose_units
 from assistant.relevance import (
     UNIT_FEATURES,
     Quote,
@@ -21,6 +22,7 @@ from assistant.relevance import (
     select_units,
 )
 from assistant.render import to_markdown, to_text
+from ingest.settings import AnswerSettings
 from ingest.types import Chunk, Document, Passage
 
 
@@ -67,6 +69,19 @@ def test_only_documents_close_to_the_best_are_the_answers_subject():
     ]
     assert close_documents(_scored(units), margin=0.1) == ["best", "close"]
     assert close_documents(_scored(units), margin=0.01) == ["best"]
+
+
+def test_the_summary_comes_from_the_most_relevant_document_when_its_best_unit_leans_back():
+    # The best unit of the answer's document cannot open an answer ("These include ...");
+    # a standalone sentence of that document opens it, not a better-scored one of another.
+    leans_back = _unit("flu", 0, 1, "These include fever, cough and aching muscles.", 0.9, [1, 0])
+    opening = _unit("flu", 0, 0, "Influenza is a viral infection of the airways.", 0.5, [0.8, 0.6])
+    elsewhere = _unit("cold", 0, 0, "Colds spread most easily in winter.", 0.8, [0.6, 0.8])
+    scored = _scored([leans_back, opening, elsewhere])
+    evidence = Evidence(passages=[], best_similarity=1.0, documents=["flu", "cold"])
+    _choose_units(evidence, scored, AnswerSettings())
+    assert evidence.summary is not None
+    assert evidence.summary.text == opening.quote.text
 
 
 def test_the_fitted_weights_are_data_and_complete():
