@@ -20,11 +20,13 @@ from assistant.profile import CorpusProfile, content_words
 from assistant.understand import Understanding
 from ingest.types import DocType, Passage
 
-_SUBJECT_STOP = GENERIC_WORDS | frozenset(
+_SUBJECT_STOP = frozenset(fold(w) for w in GENERIC_WORDS) | frozenset(
     {"cause", "caus", "risk", "sign", "symptom", "diagnos", "test", "outlook", "prognosi"}
     | {"suspected", "pattern", "workup", "overview", "adult", "child", "people", "person"}
     # How a condition runs, not which condition it is ("COPD flares").
     | {"flare", "exacerbation", "acute", "severe", "mild", "moderate", "early", "recurrent"}
+    # Whose word it is, not what it is about ("according to X").
+    | {"according"}
 )
 #: the share of a question's subject words a title or heading must name for the source to be
 #: about it (calibrated on the MedQuAD development suite; docs/abstention.md)
@@ -95,11 +97,23 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     A question is covered when it names a condition or concept the corpus knows, or when the
     title or headings of a retrieved source name most of its subject words. A guideline or
     review may also cover it in its prose. Text that only shares the topic's general words (a
-    gout question against an opioid guideline) does not count."""
+    gout question against an opioid guideline) does not count. A question asked of one body's
+    documents ("according to X", "does X recommend") is covered only by X's documents."""
     profile = sources.profile
-    if u.conditions or names_known_concept(u, sources):
+    cited = profile.cited_organizations(u.standalone)
+    bodies = ", ".join(sorted(profile.short_name(org) for org in cited))
+    if cited:
+        # Asked of one body's documents ("according to X"): only its documents can cover it,
+        # and the words that name it are not the subject.
+        passages = [p for p in passages if p.chunk.document.organization in cited]
+        if not passages:
+            return f"The indexed sources hold no document from {bodies} on this question."
+    elif u.conditions or names_known_concept(u, sources):
         return None
-    readings = subject_words(u, profile)
+    naming = {w for names in cited.values() for name in names for w in content_words(name)}
+    readings = [
+        r for r in ([w for w in r if w not in naming] for r in subject_words(u, profile)) if r
+    ]
     if not readings:
         return None
     best = max((on_subject(p, readings, profile) for p in passages), default=0.0)
@@ -114,7 +128,8 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
         )
     ]
     named = " ".join(missing or subject)
-    return f"The indexed sources do not cover this question's subject ({named})."
+    where = f"The indexed documents from {bodies}" if cited else "The indexed sources"
+    return f"{where} do not cover this question's subject ({named})."
 
 
 def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfile) -> float:

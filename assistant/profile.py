@@ -15,6 +15,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
@@ -36,6 +37,14 @@ _TITLE_FILLER = frozenset(
 _REAL = frozenset({"canonical", "synonym", "abbreviation", "brand"})
 _ACRONYM_IN_BRACKETS = re.compile(r"\(([A-Z][A-Za-z]*[A-Z])\)")
 _ORG_FILLER = frozenset({"of", "and", "for", "the", "on", "in", "&"})
+# A body asked as the source: "according to (the) X", "does the X recommend", "X's advice",
+# "the X (2022) (opioid) guideline says".
+_ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z]\b")
+_CITES_BEFORE = re.compile(r"(?i)\b(?:according to|per|do|does|did)\s+(?:the\s+)?$")
+_CITES_AFTER = re.compile(
+    r"(?i)^(?:\s*\([^)]*\))?(?:'s)?\s+(?:\d{4}\s+)?(?:[\w-]+\s+){0,3}?"
+    r"(?:guidelines?|guidance|recommend\w*|advi[cs]e\w*|says?|statements?|position)\b"
+)
 
 
 SPAN_MEMO = 20_000  # texts whose lexicon names CorpusProfile.concept_spans remembers
@@ -376,6 +385,45 @@ class CorpusProfile:
             return ""
         return self.short_names.get(organization) or short_name(organization)
 
+    @cached_property
+    def _organization_names(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Indexed organizations by a key that ignores case and punctuation, and every name the
+        documents give each one (in full, without its bracketed acronym, its short name)."""
+        organizations = {
+            _name_key(d.organization): d.organization
+            for d in self.documents.values()
+            if d.organization
+        }
+        names: dict[str, str] = {}
+        for org in organizations.values():
+            plain = re.sub(r"\s+", " ", _ACRONYM_IN_BRACKETS.sub(" ", org)).strip()
+            names[org] = names[plain] = names[self.short_name(org)] = org
+        return organizations, names
+
+    def cited_organizations(self, question: str) -> dict[str, set[str]]:
+        """The indexed organizations a question asks as its source ("according to WHO", "does
+        the USPSTF recommend", "the CDC 2022 guideline"), each with the names the question
+        calls it by: in full, by the short name the documents use, or by an abbreviation the
+        documents define or a medical abbreviation list gives. A body mentioned otherwise ("the
+        revised WHO definition") is not asked."""
+        organizations, names = self._organization_names
+        names = dict(names)
+        for abbreviation in set(_ACRONYM.findall(question)):
+            meanings = [self.abbreviations.get(abbreviation, ""), *_listed_meanings(abbreviation)]
+            for meaning in meanings:
+                if _name_key(meaning) in organizations:
+                    names[abbreviation] = organizations[_name_key(meaning)]
+        cited: dict[str, set[str]] = defaultdict(set)
+        for name, org in names.items():
+            # A full name in any case ("... according to world health organization (WHO)"); an
+            # abbreviation as written.
+            flags = 0 if _ACRONYM.fullmatch(name) else re.I
+            for match in re.finditer(rf"\b{re.escape(name)}\b", question, flags):
+                before, after = question[: match.start()], question[match.end() :]
+                if _CITES_BEFORE.search(before) or _CITES_AFTER.match(after):
+                    cited[org].update({name, org})
+        return dict(cited)
+
     def expand(
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None
     ) -> tuple[str, str] | None:
@@ -494,6 +542,11 @@ def short_name(name: str) -> str:
     """The acronym a name carries in brackets ("... Society (MDS)"), else the name itself."""
     bracket = _ACRONYM_IN_BRACKETS.search(name)
     return bracket.group(1) if bracket else name
+
+
+def _name_key(name: str) -> str:
+    """'U.S. Preventive Services Task Force' and 'US Preventive Services Task Force' alike."""
+    return re.sub(r"[^a-z0-9]", "", name.casefold())
 
 
 def _initials(organization: str) -> str:

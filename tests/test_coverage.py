@@ -118,3 +118,97 @@ def test_a_guideline_on_another_condition_does_not_answer_with_its_recommendatio
     assert not answer.abstained, answer.abstention_reason
     cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
     assert cited and "kidney-guideline" not in cited
+
+
+def _guidance(doc_id: str, organization: str, title: str, body: str) -> str:
+    return f"""---
+id: {doc_id}
+title: "{title}"
+organization: {organization}
+year: 2023
+doc_type: guideline
+status: current
+url: https://example.org/{doc_id}
+---
+
+{body}
+"""
+
+
+# Three bodies, each with guidance on one subject.
+BODIES = {
+    "cysts.md": _guidance(
+        "nes-cysts",
+        "Northern Eye Society (NES)",
+        "Eyelid cysts: practice guidance",
+        "# Eyelid cysts\n\n## Treatment\n\nWarm compresses several times a day let most eyelid "
+        "cysts drain within weeks. A cyst that lasts months can be drained by a surgeon.\n",
+    ),
+    "dry-eye.md": _guidance(
+        "cvb-dry-eye",
+        "Coastal Vision Board (CVB)",
+        "Dry eye: guidance for clinicians",
+        "# Dry eye\n\n## Causes\n\nDry eye follows too few tears or tears that evaporate fast, as "
+        "with long screen work, dry air and some blood pressure drugs.\n",
+    ),
+    "blepharitis.md": _guidance(
+        "aoc-blepharitis",
+        "Alpine Ophthalmology College",
+        "Blepharitis: a guideline",
+        "# Blepharitis\n\n## Treatment\n\nDaily lid hygiene with warm water and a cotton bud "
+        "controls the inflamed lid margins of blepharitis.\n",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bodies(tmp_path_factory, embedder) -> Assistant:
+    return library_of(BODIES, tmp_path_factory, embedder, lexicon=False)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question, body",
+    [
+        ("How are eyelid cysts treated according to the CVB?", "CVB"),
+        (
+            "Does the Alpine Ophthalmology College recommend warm compresses for eyelid cysts?",
+            "Alpine",
+        ),
+        ("What causes dry eye according to NES guidance?", "NES"),
+    ],
+)
+def test_a_question_asked_of_one_body_is_refused_when_its_documents_do_not_cover_it(
+    bodies, question, body
+):
+    answer = bodies.ask(question)
+    assert answer.abstained
+    assert body in (answer.abstention_reason or "")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question, document",
+    [
+        ("How are eyelid cysts treated according to the NES?", "nes-cysts"),
+        ("What does the Coastal Vision Board say causes dry eye?", "cvb-dry-eye"),
+    ],
+)
+def test_a_question_asked_of_one_body_is_answered_from_its_documents(bodies, question, document):
+    answer = bodies.ask(question)
+    assert not answer.abstained, answer.abstention_reason
+    cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
+    assert document in cited
+
+
+@pytest.mark.integration
+def test_a_body_mentioned_is_not_asked_as_the_source(bodies):
+    profile = bodies.profile
+    assert set(profile.cited_organizations("Does the CVB recommend lid hygiene?")) == {
+        "Coastal Vision Board (CVB)"
+    }
+    assert set(profile.cited_organizations("according to the Alpine Ophthalmology College")) == {
+        "Alpine Ophthalmology College"
+    }
+    assert profile.cited_organizations("What is the revised NES definition of dry eye?") == {}
+    assert profile.cited_organizations("When was the CVB founded?") == {}
