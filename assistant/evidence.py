@@ -560,6 +560,9 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         return evidence
     weights = default_weights()
     scored = score_question(u, passages, sources, weights)
+    cited = sources.profile.cited_organizations(u.standalone)
+    if cited:  # asked of one body's documents: the answer quotes only them
+        scored = scored.keeping(lambda doc: doc.organization in cited)
     evidence.relevance = scored
     if not scored.units:
         evidence.refusal = "The indexed sources hold no text that answers this question."
@@ -582,7 +585,8 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     evidence.rec_passages = [
         p
         for p in evidence.rec_passages
-        if p.chunk.document.id in on_subject or (asked and asked & _treats(p, sources))
+        if (p.chunk.document.id in on_subject or (asked and asked & _treats(p, sources)))
+        and (not cited or p.chunk.document.organization in cited)
     ]
 
     def select(intent: Intent) -> GuidelineFindings:

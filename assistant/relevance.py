@@ -24,7 +24,7 @@ import numpy as np
 from assistant.context import Sources
 from assistant.intent import Kind, asks_for_quantity, kind_of, kinds_in, states_quantity
 from ingest.lexical import lexical_tokens
-from ingest.types import Chunk, DocType, Passage
+from ingest.types import Chunk, DocType, DocumentRef, Passage
 
 WEIGHTS_PATH = Path(__file__).parent / "data" / "relevance.json"
 # The user's own words, kept in brackets after the reading of them ("generic name (Brand)"):
@@ -114,6 +114,12 @@ class Scored:
     query: np.ndarray
     #: best unit score per document, best first
     documents: list[tuple[str, float]]
+
+    def keeping(self, keep: Callable[[DocumentRef], bool]) -> Scored:
+        """Only the units of the documents `keep` accepts."""
+        units = [u for u in self.units if keep(u.quote.chunk.document)]
+        kept = {u.document_id for u in units}
+        return Scored(units, self.query, [(d, s) for d, s in self.documents if d in kept])
 
 
 def candidate_units(

@@ -212,3 +212,22 @@ def test_a_body_mentioned_is_not_asked_as_the_source(bodies):
     }
     assert profile.cited_organizations("What is the revised NES definition of dry eye?") == {}
     assert profile.cited_organizations("When was the CVB founded?") == {}
+
+
+@pytest.mark.integration
+def test_an_answer_asked_of_one_body_quotes_only_its_documents(tmp_path_factory, embedder):
+    second = _guidance(
+        "cvb-cysts",
+        "Coastal Vision Board (CVB)",
+        "Eyelid cysts in adults: guidance",
+        "# Eyelid cysts\n\n## Treatment\n\nMost eyelid cysts settle with warm compresses and lid "
+        "massage; one that is still present after two months is referred for incision.\n",
+    )
+    library = library_of(
+        {**BODIES, "cysts-2.md": second}, tmp_path_factory, embedder, lexicon=False
+    )
+    for body, document in (("CVB", "cvb-cysts"), ("NES", "nes-cysts")):
+        answer = library.ask(f"How are eyelid cysts treated according to the {body}?")
+        assert not answer.abstained, answer.abstention_reason
+        cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
+        assert cited == {document}
