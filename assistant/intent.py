@@ -360,17 +360,19 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
         (
             Kind.symptoms,
             r"\b(symptoms?|signs?|clinical (?:features?|presentation)|present(?:s|ing|ation)?|"
-            r"features?|manifest\w*)\b",
+            r"features?|manifest\w*|sx)\b",
         ),
         (
             Kind.diagnosis,
             r"\b(diagnos\w*|tests?|testing|exams?|criteria|work-?up|detect\w*|screen\w*|"
-            r"differential|evaluat\w*)\b",
+            r"differential|evaluat\w*|dx|ddx|w/u)\b",
         ),
         (
             Kind.treatment,
-            r"\b(treat\w*|manag\w*|therap\w*|drugs?|medications?|medicines?|first[- ]line|"
-            r"options?|recommend\w*|approach|prescrib\w*|cures?|surgery|care for)\b",
+            r"\b(treat\w*|manag\w*|therap\w*|drugs?|medications?|medicines?|meds|first[- ]line|"
+            r"options?|recommend\w*|approach|prescrib\w*|cures?|surgery|care for|"
+            # clinicians' shorthand
+            r"tx|rx|mgmt)\b",
         ),
         (Kind.definition, r"\b(what (?:is|are)|define|definition|meaning|overview|describe)\b"),
     )

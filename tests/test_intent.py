@@ -140,6 +140,13 @@ def test_short_names_are_the_documents_own():
         ("What are the genetic changes related to cystic fibrosis?", Kind.inheritance),
         ("How many people are affected by lupus?", Kind.frequency),
         ("What are the complications of measles?", Kind.complications),
+        # Clinicians' shorthand.
+        ("gout tx?", Kind.treatment),
+        ("lupus meds", Kind.treatment),
+        ("asthma mgmt in adults", Kind.treatment),
+        ("measles sx", Kind.symptoms),
+        ("COPD dx", Kind.diagnosis),
+        ("ddx of chest pain", Kind.diagnosis),
     ],
 )
 def test_every_condition_gets_the_same_kinds_of_question(question, kind):
