@@ -30,6 +30,13 @@ _ASK_ONLY = re.compile(
     re.I,
 )
 _PRONOUN = re.compile(r"\b(it|they|them|those|these|that|this|its|their)\b", re.I)
+# A follow-up that points at the source the last answer led with ("what did that guideline say
+# about children?", "how many patients were in this study?").
+_SOURCE_REFERENCE = re.compile(
+    r"\b(?:that|this|the same|the above|the last)\s+(?:guidelines?|guidance|study|trial|review|"
+    r"article|paper|report|statement|source|document|page)\b",
+    re.I,
+)
 
 _ASK_PHRASE = {
     Ask.management: "management of",
@@ -107,6 +114,16 @@ class Session:
         if topic.populations and not populations and topic.population_words:
             query += " in " + topic.population_words
         return query, True
+
+    def referred_documents(self, question: str) -> tuple[str, ...]:
+        """The document a follow-up points at ("that guideline", "this study"): the one the last
+        answer led with. Empty when the question points at none, or nothing was cited."""
+        if not self.turns or not _SOURCE_REFERENCE.search(question):
+            return ()
+        answer = self.turns[-1].answer
+        if answer is None or not answer.references:
+            return ()
+        return (answer.references[0].document.id,)
 
     def record(self, question: str, standalone: str, answer: Answer | None) -> Turn:
         turn = Turn(

@@ -129,6 +129,11 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     ]
     named = " ".join(missing or subject)
     where = f"The indexed documents from {bodies}" if cited else "The indexed sources"
+    if u.documents:
+        titles = "; ".join(
+            profile.documents[d].title for d in u.documents if d in profile.documents
+        )
+        where = f"The source asked about ({titles})"
     return f"{where} do not cover this question's subject ({named})."
 
 

@@ -47,6 +47,7 @@ from ingest.types import (
     Direction,
     DocStatus,
     DocType,
+    DocumentRef,
     Passage,
     Recommendation,
     RecommendationKind,
@@ -471,8 +472,25 @@ class Evidence:
 
 
 def retrieve_passages(u: Understanding, sources: Sources) -> list[Passage]:
-    """Step 2: hybrid retrieval for the standalone query (with the lexicon's expansions)."""
+    """Step 2: hybrid retrieval for the standalone query (with the lexicon's expansions); for
+    a question asked of given documents, their passages closest to it."""
+    if u.documents:
+        return document_passages(u, sources)
     return sources.retriever.retrieve(u.standalone, lexical_query=u.lexical_query)
+
+
+def document_passages(u: Understanding, sources: Sources) -> list[Passage]:
+    """The passages of the documents the question is asked of, closest to it first."""
+    chunks = {c.id: c for d in u.documents for c in sources.index.document_chunks(d)}
+    if not chunks:
+        return []
+    query = sources.embedder.embed_query(u.standalone)
+    near = sources.index.similarities(query, list(chunks))
+    best = sorted(near, key=lambda cid: -near[cid])[: sources.retriever.settings.top_k]
+    return [
+        Passage(chunk=chunks[cid], rank=i, score=near[cid], dense_score=near[cid])
+        for i, cid in enumerate(best, start=1)
+    ]
 
 
 def outside_terms(u: Understanding) -> list[str]:
@@ -561,8 +579,13 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     weights = default_weights()
     scored = score_question(u, passages, sources, weights)
     cited = sources.profile.cited_organizations(u.standalone)
-    if cited:  # asked of one body's documents: the answer quotes only them
-        scored = scored.keeping(lambda doc: doc.organization in cited)
+    asked_of = set(u.documents)
+
+    def asked(doc: DocumentRef) -> bool:
+        """Asked of one body's documents, or of one document: the answer quotes only them."""
+        return (not cited or doc.organization in cited) and (not asked_of or doc.id in asked_of)
+
+    scored = scored.keeping(asked)
     evidence.relevance = scored
     if not scored.units:
         evidence.refusal = "The indexed sources hold no text that answers this question."
@@ -581,12 +604,12 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     # procedure or test it names: a question on one condition is not answered by the newest
     # guideline's recommendations on another, however close their words.
     on_subject = set(evidence.documents)
-    asked = sources.profile.concepts_in(u.standalone, _SUBJECT_TYPES)
+    named = sources.profile.concepts_in(u.standalone, _SUBJECT_TYPES)
     evidence.rec_passages = [
         p
         for p in evidence.rec_passages
-        if (p.chunk.document.id in on_subject or (asked and asked & _treats(p, sources)))
-        and (not cited or p.chunk.document.organization in cited)
+        if (p.chunk.document.id in on_subject or (named and named & _treats(p, sources)))
+        and asked(p.chunk.document)
     ]
 
     def select(intent: Intent) -> GuidelineFindings:
@@ -610,7 +633,9 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     _choose_units(evidence, scored, options)
 
     research_pool, research_passages = _research_candidates(u, sources)
-    evidence.research_pool = research_pool
+    evidence.research_pool = [
+        (text, chunk) for text, chunk in research_pool if asked(chunk.document)
+    ]
     older_pool, older_passages = _conflict_candidates(findings, sources)
     evidence.conflict = find_conflicts(
         findings, research_pool + _guideline_prose(passages) + older_pool, sources.profile

@@ -40,6 +40,8 @@ ABBREVIATION_NOTE = "'{abbreviation}' was read as {expansion} ({how})."
 
 SPELLING_NOTE = "'{word}' was read as '{correction}', a word of the indexed sources' titles."
 
+READ_AS_SOURCE_NOTE = "Read as a question on the source the last answer led with: {title}."
+
 VECTOR_FAULT_NOTE = (
     "The vector search could not be used, so this answer comes from keyword (BM25) search "
     "alone and may miss passages worded differently from the question: {reason}"
@@ -48,6 +50,7 @@ VECTOR_FAULT_NOTE = (
 TEMPLATE_FIELDS: dict[str, set[str]] = {
     "VECTOR_FAULT_NOTE": {"reason"},
     "ABBREVIATION_NOTE": {"abbreviation", "expansion", "how"},
+    "READ_AS_SOURCE_NOTE": {"title"},
     "SPELLING_NOTE": {"word", "correction"},
     "DROPPED_NOTE": {"count"},
     "UNRECOGNIZED_NOTE": {"term"},

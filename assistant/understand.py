@@ -17,6 +17,7 @@ from assistant.intent import Intent, Kind, ask_of, focus_terms, kind_of, questio
 from assistant.prompts import (
     ABBREVIATION_NOTE,
     INJECTION_NOTE,
+    READ_AS_SOURCE_NOTE,
     SPELLING_NOTE,
     UNRECOGNIZED_NOTE,
 )
@@ -56,6 +57,8 @@ class Understanding:
     #: the corpus's conditions the question names (lexicon concept ids)
     conditions: set[str] = field(default_factory=set)
     notes: list[NormalizationNote] = field(default_factory=list)
+    #: the documents a follow-up is asked of ("what did that guideline say ..."); empty: all
+    documents: tuple[str, ...] = ()
 
     @property
     def asking(self) -> str:
@@ -94,6 +97,7 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
     normalized, expanded = _expand_abbreviations(clean.text, normalized, sources)
     normalized, corrected = _correct_spelling(normalized, sources)
     expanded += corrected
+    documents = session.referred_documents(clean.text)
     standalone, follow_up = session.standalone(clean.text, normalized, sources.profile)
     topic = session.topic
     expansion, intervention_terms = _expansions(sources, normalized, topic)
@@ -119,8 +123,19 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
         intent=intent,
         kind=kind_of(asking),
         conditions=sources.profile.conditions_in(standalone),
-        notes=[*expanded, *question_notes(clean, normalized)],
+        notes=[*expanded, *question_notes(clean, normalized), *_referred(documents, sources)],
+        documents=documents,
     )
+
+
+def _referred(documents: tuple[str, ...], sources: Sources) -> list[NormalizationNote]:
+    """Says which source a follow-up was read as asking about."""
+    titles = [
+        sources.profile.documents[d].title for d in documents if d in sources.profile.documents
+    ]
+    if not titles:
+        return []
+    return [NormalizationNote(span="", message=READ_AS_SOURCE_NOTE.format(title="; ".join(titles)))]
 
 
 _WORD = re.compile(r"[A-Za-z][a-z]{4,}")

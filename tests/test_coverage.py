@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from conftest import library_of
 
+from assistant.conversation import Session
 from assistant.engine import Assistant
+from assistant.render import to_text
 
 PAGES = {
     "cysts.md": """# Eyelid cysts
@@ -214,8 +216,8 @@ def test_a_body_mentioned_is_not_asked_as_the_source(bodies):
     assert profile.cited_organizations("When was the CVB founded?") == {}
 
 
-@pytest.mark.integration
-def test_an_answer_asked_of_one_body_quotes_only_its_documents(tmp_path_factory, embedder):
+@pytest.fixture(scope="module")
+def two_on_cysts(tmp_path_factory, embedder) -> Assistant:
     second = _guidance(
         "cvb-cysts",
         "Coastal Vision Board (CVB)",
@@ -223,11 +225,38 @@ def test_an_answer_asked_of_one_body_quotes_only_its_documents(tmp_path_factory,
         "# Eyelid cysts\n\n## Treatment\n\nMost eyelid cysts settle with warm compresses and lid "
         "massage; one that is still present after two months is referred for incision.\n",
     )
-    library = library_of(
-        {**BODIES, "cysts-2.md": second}, tmp_path_factory, embedder, lexicon=False
-    )
+    return library_of({**BODIES, "cysts-2.md": second}, tmp_path_factory, embedder, lexicon=False)
+
+
+@pytest.mark.integration
+def test_an_answer_asked_of_one_body_quotes_only_its_documents(two_on_cysts):
+    library = two_on_cysts
     for body, document in (("CVB", "cvb-cysts"), ("NES", "nes-cysts")):
         answer = library.ask(f"How are eyelid cysts treated according to the {body}?")
         assert not answer.abstained, answer.abstention_reason
         cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
         assert cited == {document}
+
+
+@pytest.mark.integration
+def test_a_follow_up_on_that_guideline_is_answered_from_the_one_the_last_answer_led_with(
+    two_on_cysts,
+):
+    session = Session()
+    first = two_on_cysts.ask("How are eyelid cysts treated according to the NES?", session)
+    assert first.references[0].document.id == "nes-cysts"
+    # Both bodies advise warm compresses; "that guidance" is the NES one.
+    answer = two_on_cysts.ask(
+        "What does that guidance say about warm compresses for eyelid cysts?", session
+    )
+    assert not answer.abstained, answer.abstention_reason
+    cited = {c.document_id for s in answer.all_sentences() for c in s.citations}
+    assert cited == {"nes-cysts"}
+    assert "the source the last answer led with: Eyelid cysts: practice guidance" in to_text(answer)
+    # Only the other body's guidance speaks of incision: that guidance does not cover it.
+    refused = two_on_cysts.ask("Does that guidance advise incision of eyelid cysts?", session)
+    assert refused.abstained
+    assert "Eyelid cysts: practice guidance" in (refused.abstention_reason or "")
+    # A question that points at no source is read against the whole library.
+    other = two_on_cysts.ask("Is incision needed for eyelid cysts?", session)
+    assert "cvb-cysts" in {c.document_id for s in other.all_sentences() for c in s.citations}
