@@ -115,10 +115,15 @@ class Session:
             query += " in " + topic.population_words
         return query, True
 
+    @staticmethod
+    def points_at_source(question: str) -> bool:
+        """Whether a question points at a source already cited ("that guideline")."""
+        return bool(_SOURCE_REFERENCE.search(question))
+
     def referred_documents(self, question: str) -> tuple[str, ...]:
         """The document a follow-up points at ("that guideline", "this study"): the one the last
         answer led with. Empty when the question points at none, or nothing was cited."""
-        if not self.turns or not _SOURCE_REFERENCE.search(question):
+        if not self.turns or not self.points_at_source(question):
             return ()
         answer = self.turns[-1].answer
         if answer is None or not answer.references:

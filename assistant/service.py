@@ -130,7 +130,7 @@ class Cliniq:
         self.check_model(model)
         self.check_question(question)
         with self._lock:
-            return self._answer(question, self._replay(history), model)
+            return self._answer(question, self._replay(history, question), model)
 
     def ask_in(self, question: str, session: Session, *, model: str = "cliniq") -> Answer:
         """Answer ``question`` within a conversation the caller keeps (the chat page's)."""
@@ -163,13 +163,19 @@ class Cliniq:
                 "(shorten it, or raise CLINIQ_ANSWER__MAX_QUESTION_CHARS)"
             )
 
-    def _replay(self, history: Sequence[str]) -> Session:
+    def _replay(self, history: Sequence[str], question: str = "") -> Session:
         """A conversation rebuilt from earlier questions: each is read (not answered) so the
-        topic a follow-up refers to carries over, exactly as in `cliniq chat`."""
+        topic a follow-up refers to carries over, exactly as in `cliniq chat`. The last one is
+        answered when the question points at its source ("that guideline"), which only its
+        answer names."""
         session = Session()
         keep = self.settings.serve.max_history
-        for earlier in list(history)[-keep:] if keep else []:
+        earlier_questions = list(history)[-keep:] if keep else []
+        for n, earlier in enumerate(earlier_questions, start=1):
             try:
+                if n == len(earlier_questions) and session.points_at_source(question):
+                    self.assistant.ask(earlier, session=session)  # records the turn
+                    continue
                 u = understand(earlier, session, self.assistant.sources)
             except QuestionError:
                 continue

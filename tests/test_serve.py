@@ -217,6 +217,28 @@ def test_earlier_turns_are_the_follow_up_context(openai_client):
 
 
 @pytest.mark.integration
+def test_a_follow_up_on_that_guideline_is_asked_of_the_source_the_last_answer_led_with(
+    openai_client,
+):
+    first = "What does the 2025 AASM guideline recommend for restless legs syndrome?"
+    reply = openai_client.chat.completions.create(
+        model="cliniq",
+        messages=[
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": "(an earlier answer)"},
+            {"role": "user", "content": "What did that guideline say about pregnancy?"},
+        ],
+    )
+    answer = reply.model_extra[EXTRA_FIELD]
+    assert not answer["abstained"], answer["abstention_reason"]
+    # The answer is that guideline's; the pregnancy guideline would answer the words alone. (An
+    # older source may still be cited where it disagrees with the guideline.)
+    references = [r["document"]["id"] for r in answer["references"]]
+    assert references[0] == "aasm-2025-rls-plmd"
+    assert "rls-pregnancy-2015" not in references
+
+
+@pytest.mark.integration
 def test_bad_requests_get_json_errors_that_say_what_to_fix(live, openai_client):
     import openai
 
