@@ -100,7 +100,7 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     gout question against an opioid guideline) does not count. A question asked of one body's
     documents ("according to X", "does X recommend") is covered only by X's documents."""
     profile = sources.profile
-    cited = profile.cited_organizations(u.standalone)
+    cited = u.bodies
     bodies = ", ".join(sorted(profile.short_name(org) for org in cited))
     if cited:
         # Asked of one body's documents ("according to X"): only its documents can cover it,

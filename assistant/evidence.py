@@ -578,7 +578,7 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         return evidence
     weights = default_weights()
     scored = score_question(u, passages, sources, weights)
-    cited = sources.profile.cited_organizations(u.standalone)
+    cited = u.bodies
     asked_of = set(u.documents)
 
     def asked(doc: DocumentRef) -> bool:

@@ -59,6 +59,9 @@ class Understanding:
     notes: list[NormalizationNote] = field(default_factory=list)
     #: the documents a follow-up is asked of ("what did that guideline say ..."); empty: all
     documents: tuple[str, ...] = ()
+    #: the indexed organizations asked as the source ("according to X"), each with the names
+    #: the question calls it by; empty: any
+    bodies: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def asking(self) -> str:
@@ -125,6 +128,7 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
         conditions=sources.profile.conditions_in(standalone),
         notes=[*expanded, *question_notes(clean, normalized), *_referred(documents, sources)],
         documents=documents,
+        bodies=sources.profile.cited_organizations(standalone),
     )
 
 
