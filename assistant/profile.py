@@ -386,19 +386,21 @@ class CorpusProfile:
         return self.short_names.get(organization) or short_name(organization)
 
     @cached_property
-    def _organization_names(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Indexed organizations by a key that ignores case and punctuation, and every name the
-        documents give each one (in full, without its bracketed acronym, its short name)."""
+    def _organization_names(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """Indexed organizations by a key that ignores case and punctuation, and the
+        organizations each name the documents use stands for (in full, without its bracketed
+        acronym, its short name: two bodies may share one, "... (NLM)")."""
         organizations = {
             _name_key(d.organization): d.organization
             for d in self.documents.values()
             if d.organization
         }
-        names: dict[str, str] = {}
+        names: dict[str, set[str]] = defaultdict(set)
         for org in organizations.values():
             plain = re.sub(r"\s+", " ", _ACRONYM_IN_BRACKETS.sub(" ", org)).strip()
-            names[org] = names[plain] = names[self.short_name(org)] = org
-        return organizations, names
+            for name in (org, plain, self.short_name(org)):
+                names[name].add(org)
+        return organizations, dict(names)
 
     def cited_organizations(self, question: str) -> dict[str, set[str]]:
         """The indexed organizations a question asks as its source ("according to WHO", "does
@@ -406,22 +408,23 @@ class CorpusProfile:
         calls it by: in full, by the short name the documents use, or by an abbreviation the
         documents define or a medical abbreviation list gives. A body mentioned otherwise ("the
         revised WHO definition") is not asked."""
-        organizations, names = self._organization_names
-        names = dict(names)
+        organizations, known = self._organization_names
+        names = {name: set(orgs) for name, orgs in known.items()}
         for abbreviation in set(_ACRONYM.findall(question)):
             meanings = [self.abbreviations.get(abbreviation, ""), *_listed_meanings(abbreviation)]
             for meaning in meanings:
                 if _name_key(meaning) in organizations:
-                    names[abbreviation] = organizations[_name_key(meaning)]
+                    names.setdefault(abbreviation, set()).add(organizations[_name_key(meaning)])
         cited: dict[str, set[str]] = defaultdict(set)
-        for name, org in names.items():
+        for name, orgs in names.items():
             # A full name in any case ("... according to world health organization (WHO)"); an
             # abbreviation as written.
             flags = 0 if _ACRONYM.fullmatch(name) else re.I
             for match in re.finditer(rf"\b{re.escape(name)}\b", question, flags):
                 before, after = question[: match.start()], question[match.end() :]
                 if _CITES_BEFORE.search(before) or _CITES_AFTER.match(after):
-                    cited[org].update({name, org})
+                    for org in orgs:
+                        cited[org].update({name, org})
         return dict(cited)
 
     def expand(

@@ -9,7 +9,9 @@ from conftest import library_of
 
 from assistant.conversation import Session
 from assistant.engine import Assistant
+from assistant.profile import CorpusProfile
 from assistant.render import to_text
+from ingest.types import DocumentRef
 
 PAGES = {
     "cysts.md": """# Eyelid cysts
@@ -213,6 +215,21 @@ def test_a_body_mentioned_is_not_asked_as_the_source(bodies):
         "Alpine Ophthalmology College"
     }
     assert profile.cited_organizations("What is the revised NES definition of dry eye?") == {}
+    # Two bodies under one short name are both asked.
+    shared = CorpusProfile.build(
+        None,
+        {
+            d.id: d
+            for d in (
+                DocumentRef(id="a", title="A", organization="Eye Topics (NEL)"),
+                DocumentRef(id="b", title="B", organization="Eye Genetics Reference (NEL)"),
+            )
+        },
+    )
+    assert set(shared.cited_organizations("What does the NEL say about dry eye?")) == {
+        "Eye Topics (NEL)",
+        "Eye Genetics Reference (NEL)",
+    }
     assert profile.cited_organizations("When was the CVB founded?") == {}
 
 
