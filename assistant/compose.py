@@ -90,7 +90,9 @@ def grading_text(rec: Recommendation) -> str | None:
     strength = rec.strength.strip()
     parts: list[str] = []
     if strength.lower() not in rec.statement.lower():
-        self_describing = re.search(
+        # a label ("Grade B", "strong") needs the word; a phrase (a legend's category,
+        # "Recommended for adults with a risk factor") says what it is
+        self_describing = len(strength.split()) > 3 or re.search(
             r"recommendation|statement|level|efficac|effective|confirmed", strength, re.I
         )
         if rec.kind is RecommendationKind.recommendation and not self_describing:

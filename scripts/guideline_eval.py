@@ -15,12 +15,15 @@ import json
 import re
 import sys
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
 
 from ingest.chunking import chunk_document
+from ingest.grading import Grade
 from ingest.loaders import load_file_result
+from ingest.loaders.guideline import Extracted
 from ingest.loaders.pdf import document_from_pages, extract_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +42,17 @@ def load_docs(path: Path, cache: Path | None):
         data = json.loads(cached.read_text())
         raw = [(n, t.split("\n")) for n, t in data["pages"] if t.strip()]
         info = data["info"]
+        tables = {
+            int(n): [Extracted(**{**item, "grade": Grade(**item["grade"])}) for item in items]
+            for n, items in data.get("tables", {}).items()
+        }
     else:
-        raw, info, _ = extract_pages(path, path.read_bytes())
+        raw, info, _, tables = extract_pages(path, path.read_bytes())
         cache.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps({"info": info, "pages": [[n, "\n".join(t)] for n, t in raw]}))
-    return document_from_pages(path, raw, info).documents
+        pages = [[n, "\n".join(t)] for n, t in raw]
+        found = {n: [asdict(item) for item in items] for n, items in tables.items()}
+        cached.write_text(json.dumps({"info": info, "pages": pages, "tables": found}))
+    return document_from_pages(path, raw, info, tables).documents
 
 
 def grade_key(strength: str | None, certainty: str | None, scheme: str) -> str:

@@ -238,6 +238,8 @@ def test_a_certainty_that_names_its_evidence_is_printed_once():
     assert grading_text(rec("conditional", "low")) == (
         "conditional recommendation; low certainty of evidence"
     )
+    legend = "Recommended for adults with an additional risk factor"  # a legend's category
+    assert grading_text(rec(legend, "")) == legend
 
 
 def test_grade_words_are_checked_in_the_sources_own_layout():

@@ -26,7 +26,6 @@ pytestmark = [
     ),
 ]
 NOT_YET = {
-    "pool/cdc-acip-adult-schedule-2023.pdf": "categories are carried by table colour only",
     "pool/who-tb-module3-diagnosis-2025.pdf": "statements restated in chapters with remarks",
     "who-advanced-hiv-2025.pdf": "chapters restate and quote more graded statements than the "
     "summary counts",

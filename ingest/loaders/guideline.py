@@ -79,6 +79,7 @@ class Extracted:
     heading: str | None = None
     tail: str = ""  # text printed after the grade on its last line (kept as prose)
     pages: list[int] = field(default_factory=list)  # every page that prints it
+    population: str | None = None  # where the layout names it (a table's column headings)
 
 
 @dataclass
@@ -752,7 +753,7 @@ def recommendation_block(item: Extracted, certainty_required: bool = True) -> st
         # Required in GRADE documents; elsewhere a certainty the source does not print is left out.
         "certainty": item.grade.certainty
         or ("not graded" if unrated else "not stated" if grade_scale else None),
-        "population": _population(item.statement),
+        "population": item.population or _population(item.statement),
         "intervention": _intervention(item),
     }
     if fields["certainty"] is None:
@@ -872,21 +873,33 @@ def _is_heading(lines: list[Line], i: int) -> bool:
     return _heading_like(text, following) and bool(following)
 
 
-def to_markdown(lines: list[Line]) -> GuidelineText:
-    """Clean lines -> Markdown body with page markers, headings and recommendation blocks."""
+def to_markdown(
+    lines: list[Line], tables: dict[int, list[Extracted]] | None = None
+) -> GuidelineText:
+    """Clean lines -> Markdown body with page markers, headings and recommendation blocks.
+    ``tables``: recommendations read from a page's drawing (colour-coded tables), placed at
+    the end of their page."""
     found = find_recommendations(lines)
+    tables = dict(tables or {})
     by_start = {item.start: item for item in found}
     parts: list[str] = []
     page: int | None = None
     i = 0
     result = GuidelineText("", [f for f in found if f.statement])
+    result.recommendations += [item for page_items in tables.values() for item in page_items]
     for item in result.recommendations:
         if item.grade is not UNGRADED:
             result.scales[item.grade.scale] += 1
     required = _certainty_required(result.scales)
+
+    def close_page() -> None:
+        for item in tables.pop(page, []) if page is not None else []:
+            parts.append("\n" + recommendation_block(item, required) + "\n")
+
     while i < len(lines):
         line = lines[i]
         if line.page != page:
+            close_page()
             page = line.page
             parts.append(f"\n<!-- page: {page} -->\n")
         if (item := by_start.get(i)) is not None:
@@ -903,5 +916,9 @@ def to_markdown(lines: list[Line]) -> GuidelineText:
         else:
             parts.append(line.text)
         i += 1
+    close_page()
+    for page in sorted(tables):  # pages whose text was all furniture
+        parts.append(f"\n<!-- page: {page} -->\n")
+        close_page()
     result.markdown = re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).strip()
     return result

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ingest.errors import LoaderError
 from ingest.loaders._common import LoadProblem, LoadResult, path_document_id, title_from_stem
-from ingest.loaders.guideline import Line, clean_pages, to_markdown
+from ingest.loaders.guideline import Extracted, Line, clean_pages, to_markdown
+from ingest.loaders.legend_tables import DrawingCollector, legend_recommendations
 from ingest.loaders.metadata import document_fields, read_sidecar
 from ingest.types import DocType, Document
 
@@ -31,16 +32,19 @@ MAX_SECONDS = 300.0
 
 
 def load_pdf(path: Path, data: bytes) -> LoadResult:
-    raw, info, problems = extract_pages(path, data)
-    result = document_from_pages(path, raw, info)
+    raw, info, problems, tables = extract_pages(path, data)
+    result = document_from_pages(path, raw, info, tables)
     result.problems[:0] = problems
     return result
 
 
 def extract_pages(
     path: Path, data: bytes
-) -> tuple[list[tuple[int, list[str]]], dict[str, str], list[LoadProblem]]:
-    """The text layer's lines of each page, the info dictionary, and the parts skipped."""
+) -> tuple[
+    list[tuple[int, list[str]]], dict[str, str], list[LoadProblem], dict[int, list[Extracted]]
+]:
+    """The text layer's lines of each page, the info dictionary, the parts skipped, and the
+    recommendations of each page's colour-coded tables (read from the same pass's drawing)."""
     from pypdf import PdfReader  # imported here: only PDF ingests pay for it
 
     if b"%PDF-" not in data[:1024]:
@@ -65,6 +69,7 @@ def extract_pages(
         pages = pages[:MAX_PAGES]
     started = time.monotonic()
     raw: list[tuple[int, list[str]]] = []
+    tables: dict[int, list[Extracted]] = {}
     for number, page in enumerate(pages, start=1):
         if number > 1 and time.monotonic() - started > MAX_SECONDS:
             reason = (
@@ -72,8 +77,14 @@ def extract_pages(
             )
             problems.append(LoadProblem(str(path), reason))
             break
+        drawing = DrawingCollector()
         try:
-            text = page.extract_text() or ""
+            text = (
+                page.extract_text(visitor_operand_before=drawing.operand, visitor_text=drawing.text)
+                or ""
+            )
+            if found := legend_recommendations(drawing.drawing, number):
+                tables[number] = found
         except Exception as exc:  # one damaged page should not lose the others
             reason = f"page {number} skipped: cannot extract text ({_short(exc)})"
             problems.append(LoadProblem(str(path), reason))
@@ -82,11 +93,14 @@ def extract_pages(
             raw.append((number, text.split("\n")))
     if not raw:
         raise LoaderError(path, f"PDF has no text layer (scanned or image-only?); {_OCR_HINT}")
-    return raw, _info(reader), problems
+    return raw, _info(reader), problems, tables
 
 
 def document_from_pages(
-    path: Path, raw: list[tuple[int, list[str]]], info: dict[str, str]
+    path: Path,
+    raw: list[tuple[int, list[str]]],
+    info: dict[str, str],
+    tables: dict[int, list[Extracted]] | None = None,
 ) -> LoadResult:
     """Extracted pages -> one Document: clean text, recommendations, metadata."""
     lines = clean_pages(raw)
@@ -96,7 +110,7 @@ def document_from_pages(
         path, info=info, first_pages="\n\n".join("\n".join(r[1]) for r in raw[:3])
     )
     fields.setdefault("title", title_from_stem(path))
-    body = to_markdown(_title_as_heading(lines, fields["title"]))
+    body = to_markdown(_title_as_heading(lines, fields["title"]), tables)
     if body.recommendations:  # recommendations make it a guideline, unless a sidecar says
         override = read_sidecar(path)
         fields["doc_type"] = override.get("doc_type", DocType.guideline)
