@@ -204,3 +204,16 @@ def test_real_colour_coded_tables_of_two_publishers() -> None:
     assert len(avoid) == 1 and avoid[0]["direction"] == "against"
     assert "(Darunavir + ritonavir)" in avoid[0]["population"]
     assert "(Dolutegravir)" not in avoid[0]["population"]
+
+
+def test_a_drawing_that_cannot_be_followed_costs_the_table_not_the_text(tmp_path: Path) -> None:
+    from ingest.loaders.legend_tables import DrawingCollector
+
+    collector = DrawingCollector()
+    identity = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0]
+    collector.operand(b"re", ["not a number", None, 1, 2], identity, identity)  # must not raise
+    assert collector.unreadable and collector.recommendations(1) == []
+    collector.text("Words", identity, identity, None, 10)  # ignored once unreadable
+    assert collector.drawing.runs == []
+    blocks = _blocks(_side_legend_pdf(tmp_path / "side.pdf"))  # a readable one still reads
+    assert len(blocks) == 4

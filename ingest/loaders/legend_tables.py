@@ -94,10 +94,14 @@ def _apply(cm: list[float], x: float, y: float) -> tuple[float, float]:
 
 class DrawingCollector:
     """pypdf visitors (``extract_text(visitor_operand_before=..., visitor_text=...)``) that
-    record the page's fills and text runs while its text is extracted, in the same pass."""
+    record the page's fills and text runs while its text is extracted, in the same pass.
+
+    The drawing is an extra: an operator it cannot follow stops the recording (the page then
+    has no colour-coded table), never the page's text."""
 
     def __init__(self) -> None:
         self.drawing = PageDrawing()
+        self.unreadable = False
         self._fill: Colour = (0.0, 0.0, 0.0)
         self._saved: list[Colour] = []
         self._path: list[tuple[float, float, float, float]] = []
@@ -105,6 +109,30 @@ class DrawingCollector:
     def operand(
         self, operator: object, operands: list[object], cm: list[float], tm: object
     ) -> None:
+        if not self.unreadable:
+            try:
+                self._operand(operator, operands, cm)
+            except Exception:  # malformed operands: give up on the drawing, keep the text
+                self.unreadable = True
+
+    def text(self, text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+        if not self.unreadable:
+            try:
+                self._text(text, cm, tm, size)
+            except Exception:
+                self.unreadable = True
+
+    def recommendations(self, page: int) -> list[Extracted]:
+        """The page's colour-coded table entries; [] when there are none or the drawing could
+        not be followed."""
+        if self.unreadable:
+            return []
+        try:
+            return legend_recommendations(self.drawing, page)
+        except Exception:  # an odd geometry loses the table's grades, not the document
+            return []
+
+    def _operand(self, operator: object, operands: list[object], cm: list[float]) -> None:
         op = operator.decode() if isinstance(operator, bytes) else str(operator)
         if op == "q":
             self._saved.append(self._fill)
@@ -124,7 +152,7 @@ class DrawingCollector:
         elif op in ("n", "S", "s"):
             self._path = []
 
-    def text(self, text: str, cm: list[float], tm: list[float], font: object, size: float) -> None:
+    def _text(self, text: str, cm: list[float], tm: list[float], size: float) -> None:
         if not text.strip():
             return
         a, b, c, d, e, f = tm

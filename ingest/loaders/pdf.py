@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest.errors import LoaderError
 from ingest.loaders._common import LoadProblem, LoadResult, path_document_id, title_from_stem
 from ingest.loaders.guideline import Extracted, Line, clean_pages, to_markdown
-from ingest.loaders.legend_tables import DrawingCollector, legend_recommendations
+from ingest.loaders.legend_tables import DrawingCollector
 from ingest.loaders.metadata import document_fields, read_sidecar
 from ingest.types import DocType, Document
 
@@ -83,14 +83,14 @@ def extract_pages(
                 page.extract_text(visitor_operand_before=drawing.operand, visitor_text=drawing.text)
                 or ""
             )
-            if found := legend_recommendations(drawing.drawing, number):
-                tables[number] = found
         except Exception as exc:  # one damaged page should not lose the others
             reason = f"page {number} skipped: cannot extract text ({_short(exc)})"
             problems.append(LoadProblem(str(path), reason))
             continue
         if text.strip():
             raw.append((number, text.split("\n")))
+        if found := drawing.recommendations(number):
+            tables[number] = found
     if not raw:
         raise LoaderError(path, f"PDF has no text layer (scanned or image-only?); {_OCR_HINT}")
     return raw, _info(reader), problems, tables
