@@ -60,9 +60,11 @@ def grade_key(strength: str | None, certainty: str | None, scheme: str) -> str:
     strength, certainty = strength or "", certainty or ""
     if scheme == "code":  # "1 (strong)" + "B (moderate quality)" -> "1B"
         return strength[:1] + certainty[:1]
-    if scheme == "letter":  # "Grade B" -> "B", "I statement" -> "I"
-        if match := re.search(r"\b(?:grade\s+)?([A-DI])\b(?:\s+statement)?", strength, re.I):
-            return match.group(1).upper()
+    if scheme == "letter":  # "Grade B" -> "B", "I statement" -> "I"; "Evidence Category B"
+        pattern = r"\b(?:grade\s+|evidence\s+category\s+)?([A-DI])\b(?:\s+statement)?"
+        for text in (strength, certainty):
+            if match := re.search(pattern, text if text != "not graded" else "", re.I):
+                return match.group(1).upper()
         return ""
     if scheme == "strength":  # "Strong recommendation" -> "strong"
         return strength.split()[0].lower() if strength else ""

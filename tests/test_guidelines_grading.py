@@ -401,3 +401,37 @@ def test_ingest_with_a_missing_registry_file_stops_with_one_clear_line(
     assert result.exit_code == 2
     assert "nowhere.yaml" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "index").exists() or not any((tmp_path / "index").iterdir())
+
+
+def test_a_tables_grade_and_certainty_columns_read_as_one_line() -> None:
+    recs = _recs(
+        "Chapter Recommendation Grade Certainty of evidence\n"
+        "1. In a person with the condition, examine the feet at least annually.\n"
+        "Strong Low\n"
+        "2. In a person with the condition, consider a second test when the first is normal.\n"
+        "Conditional Very low\n"
+        "3. A person with the condition should be treated by a specialised team.\n"
+        "Best Practice Statement"
+    )
+    assert [(r.statement[:24], r.strength, r.certainty) for r in recs[:2]] == [
+        ("In a person with the con", "Strong", "Low"),
+        ("In a person with the con", "Conditional", "Very low"),
+    ]
+    assert strength_rank("Strong") == 4 and certainty_rank("Very low") == 1
+    from ingest.grading import registry
+
+    best = registry().line_grade("Best Practice Statement")
+    assert best is not None and best.kind == "good-practice"
+    assert best.strength == "Best practice statement"  # the source's word, not "good"
+
+
+def test_strength_as_a_count_of_symbols_and_evidence_categories() -> None:
+    from ingest.grading import registry
+
+    four, one = registry().line_grade("❖❖❖❖"), registry().line_grade("❖")
+    assert four is not None and four.strength.startswith("Strong recommendation for the option")
+    assert one is not None and one.direction == "against"
+    assert strength_rank(four.strength) == 4 and strength_rank(one.strength) == 2
+    grade = read_grade("Physical activity should be part of therapy. Evidence Category A.")
+    assert grade is not None and grade.certainty == "Evidence Category A"
+    assert grade.strength == "not graded" and certainty_rank(grade.certainty) == 4

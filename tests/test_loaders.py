@@ -212,6 +212,25 @@ def test_pdf_title_falls_back_to_first_line(tmp_path: Path) -> None:
     assert "<!-- page: 1 -->" not in doc.text and "<!-- page: 2 -->" in doc.text
 
 
+def test_a_cover_set_in_capitals_gives_title_body_and_year(tmp_path: Path) -> None:
+    cover = [
+        "CLINICAL GUIDELINES", "ON THE", "TREATMENT OF", "INVENTED DISORDER IN ADULTS",
+        "The Evidence Report", "SEPTEMBER 1998",
+        "Prepared on behalf of the Alpine Society and the Northern Society for Invented Care",
+    ]  # fmt: skip
+    path = make_pdf(tmp_path / "cover.pdf", [cover, ["Some text on page two."]])
+    [doc] = load_file(path)
+    assert doc.title == "CLINICAL GUIDELINES ON THE TREATMENT OF INVENTED DISORDER IN ADULTS"
+    assert doc.year == 1998  # the cover's date, not the file's creation date
+
+
+def test_an_organization_after_a_conjunction_is_named_without_it() -> None:
+    from ingest.loaders.metadata import _tidy_org
+
+    assert _tidy_org("and the Society for Vascular Surgery") == "Society for Vascular Surgery"
+    assert _tidy_org("The Alpine Society") == "Alpine Society"
+
+
 # -- MedQuAD ---------------------------------------------------------------------------------------
 
 

@@ -145,6 +145,10 @@ def _continues_title(previous: str, line: str) -> bool:
     words = line.split()
     if _FUNCTION_WORD_END_RE.search(previous):
         return True
+    if words and all(w.lower().strip(",") in _SMALL_WORDS for w in words):
+        return True  # "ON THE": a title set in capitals, one or two words a line
+    if previous.isupper() != line.isupper() and len(words) >= 2:
+        return False  # from capitals to Title Case: the subtitle or the body, not the title
     if len(words) < 2:
         return False
     if line[:1].islower():
@@ -198,10 +202,17 @@ _ORG_TAIL_RE = re.compile(
 
 def _tidy_org(name: str) -> str:
     """The issuing body alone: no leading article, no publisher or page furniture after it."""
-    name = re.sub(r"^(?:the|a|an)\s+", "", " ".join(name.split()), flags=re.I)
+    name = re.sub(r"^(?:(?:and|&)\s+)?(?:the|a|an)\s+", "", " ".join(name.split()), flags=re.I)
     return _ORG_TAIL_RE.sub("", name).strip(" ,;")
 
 
+#: a cover's date line, month and year alone ("SEPTEMBER 1998"); a download or print date
+#: carries a day, a time or the word that says what it is
+_COVER_DATE_RE = re.compile(
+    r"^\s*(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\s+((?:19|20)\d{2})\s*$",
+    re.I | re.M,
+)
 _SUBJECT_CITATION_RE = re.compile(r"\b((?:19|20)\d{2})\s*[.;,]\s*\d{1,4}\s*[:(]")
 
 
@@ -216,6 +227,8 @@ def _year(info: dict[str, str], title: str | None, pages: str) -> int | None:
         return int(match.group(1))
     if match := _COPYRIGHT_RE.search(pages):
         return int(match.group("year") or match.group("year2"))
+    if match := _COVER_DATE_RE.search(pages):
+        return int(match.group(1))
     for key in ("creationdate", "moddate"):
         if match := re.match(r"D:((?:19|20)\d{2})", info.get(key, "")):
             return int(match.group(1))
