@@ -229,6 +229,13 @@ def test_an_organization_after_a_conjunction_is_named_without_it() -> None:
 
     assert _tidy_org("and the Society for Vascular Surgery") == "Society for Vascular Surgery"
     assert _tidy_org("The Alpine Society") == "Alpine Society"
+    from ingest.loaders.metadata import ORG_RE
+
+    cover = (
+        "NATIONAL INSTITUTES\nOF HEALTH\nNorthern Heart, Lung, and Sleep Institute in cooperation"
+    )
+    match = ORG_RE.search(cover)
+    assert match and _tidy_org(match.group(0)) == "Northern Heart, Lung, and Sleep Institute"
 
 
 # -- MedQuAD ---------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ _ORG_WORDS = (
     r"Centres?|Center|Agency|Federation|Council|Foundation|Ministry|Department|Board|Network"
 )
 ORG_RE = re.compile(
-    rf"(?:(?:the\s+)?(?:[A-Z][\w.'’-]*\s+){{0,6}}?(?:{_ORG_WORDS})"
+    rf"(?:(?:the\s+)?(?:[A-Z][\w.'’-]*(?:,\s+(?:and\s+)?|\s+)){{0,6}}?(?:{_ORG_WORDS})"
     rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?:[A-Z][\w'’-]*)(?:\s+(?:and\s+)?[A-Z][\w'’-]*){{0,5}})?)"
 )
 _COPYRIGHT_RE = re.compile(
@@ -203,6 +203,7 @@ _ORG_TAIL_RE = re.compile(
 def _tidy_org(name: str) -> str:
     """The issuing body alone: no leading article, no publisher or page furniture after it."""
     name = re.sub(r"^(?:(?:and|&)\s+)?(?:the|a|an)\s+", "", " ".join(name.split()), flags=re.I)
+    name = re.sub(r"^(?:[A-Z]{2,}\s+)+(?=[A-Z][a-z]\w*\s+[A-Z])", "", name)  # a cover's capitals
     return _ORG_TAIL_RE.sub("", name).strip(" ,;")
 
 
