@@ -32,7 +32,7 @@ from assistant.profile import CorpusProfile
 from assistant.relevance import Quote
 from assistant.types import NormalizationNote, Section, Sentence, SentenceKind
 from assistant.understand import Understanding
-from ingest.grading import is_graded, is_strong
+from ingest.grading import certainty_rank, is_graded, is_strong
 from ingest.types import (
     Chunk,
     Direction,
@@ -89,7 +89,8 @@ def grading_text(rec: Recommendation) -> str | None:
         return "good practice statement"
     strength = rec.strength.strip()
     parts: list[str] = []
-    if strength.lower() not in rec.statement.lower():
+    graded_by_evidence_only = strength.lower() == "not graded" and certainty_rank(rec.certainty) > 0
+    if strength.lower() not in rec.statement.lower() and not graded_by_evidence_only:
         # a label ("Grade B", "strong") needs the word; a phrase (a legend's category,
         # "Recommended for adults with a risk factor") says what it is
         self_describing = len(strength.split()) > 3 or re.search(

@@ -22,7 +22,7 @@ from assistant.cli import build_settings
 from assistant.engine import Assistant
 from assistant.render import to_markdown
 from assistant.types import Answer, Section
-from ingest.grading import is_graded
+from ingest.grading import certainty_rank, is_graded
 from ingest.loaders._common import path_document_id
 from ingest.types import RecommendationKind
 
@@ -91,7 +91,9 @@ def judge(answer: Answer, entry: dict, shared: Path) -> dict[str, bool]:
                 if any(c.number in target for c in sentence.citations):
                     in_guidelines = True
                     graded = graded or any(
-                        is_graded(r.strength) or r.kind is not RecommendationKind.recommendation
+                        is_graded(r.strength)
+                        or r.kind is not RecommendationKind.recommendation
+                        or certainty_rank(r.certainty) > 0  # graded by its evidence alone
                         for r in recs  # type: ignore[union-attr]
                     )
             if ranks != sorted(ranks, reverse=True):
@@ -118,10 +120,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "guidelines")
+    parser.add_argument("--questions", type=Path, default=QUESTIONS, help="questions file")
     parser.add_argument("--show", type=int, default=0, help="write this many full answers")
     parser.add_argument("--out", type=Path, default=None, help="where to write them")
     args = parser.parse_args()
-    entries = yaml.safe_load(QUESTIONS.read_text())["questions"]
+    entries = yaml.safe_load(args.questions.read_text())["questions"]
     assistant = Assistant(build_settings(args.index))
     shared = args.shared.resolve()
     passed = 0

@@ -240,6 +240,8 @@ def test_a_certainty_that_names_its_evidence_is_printed_once():
     )
     legend = "Recommended for adults with an additional risk factor"  # a legend's category
     assert grading_text(rec(legend, "")) == legend
+    # a guideline that grades only its evidence: the category, not "not graded recommendation"
+    assert grading_text(rec("not graded", "Evidence Category A")) == "Evidence Category A"
 
 
 def test_grade_words_are_checked_in_the_sources_own_layout():
