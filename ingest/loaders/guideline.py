@@ -637,9 +637,12 @@ def _same_statement(a: set[str], b: set[str]) -> bool:
 
 def _same_grade(a: Extracted, b: Extracted) -> bool:
     """Restatements keep their grade and number (either may be left out)."""
+    numbers_agree = a.number is None or b.number is None or a.number == b.number
     if a.grade is not UNGRADED and b.grade is not UNGRADED and a.grade.label != b.grade.label:
-        return a.grade.strength == b.grade.strength and a.number == b.number is not None
-    return a.number is None or b.number is None or a.number == b.number
+        # "Strong recommendation" in the summary, "Strong recommendation for" over the chapter's box
+        same_strength = a.grade.strength.split()[:1] == b.grade.strength.split()[:1]
+        return same_strength and numbers_agree and _direction(a) == _direction(b)
+    return numbers_agree
 
 
 def _key(statement: str) -> str:
