@@ -53,7 +53,7 @@ class Label:
 
     system: str
     kind: str
-    position: Literal["after", "line"]
+    position: Literal["after", "line", "before"]
     pattern: re.Pattern[str]
     strength: str
     certainty: str | None
@@ -170,8 +170,10 @@ class Registry:
             if not isinstance(label, dict) or "pattern" not in label or "strength" not in label:
                 raise RegistryError(f"{at}: a label needs `pattern` and `strength`")
             position = label.get("position", "after")
-            if position not in ("after", "line"):
-                raise RegistryError(f"{at}: position {position!r} is not `after` or `line`")
+            if position not in ("after", "line", "before"):
+                raise RegistryError(
+                    f"{at}: position {position!r} is not `after`, `line` or `before`"
+                )
             flags = 0 if label.get("case") == "sensitive" else re.IGNORECASE
             maps = {
                 str(k): {str(a): str(b) for a, b in v.items()}
@@ -222,6 +224,15 @@ class Registry:
             match = label.pattern.match(line.strip()) if label.position == "line" else None
             if match and (grade := label.grade(match)):
                 return grade
+        return None
+
+    def lead_grade(self, statement: str) -> tuple[Grade, str] | None:
+        """A label that opens a numbered statement ("PP ..." in a table's type column): the
+        grade and the statement without it; None when the statement opens with none."""
+        for label in self.labels:
+            match = label.pattern.match(statement) if label.position == "before" else None
+            if match and (grade := label.grade(match)):
+                return grade, statement[match.end() :].strip()
         return None
 
     def read_grade(self, text: str) -> Grade | None:

@@ -435,3 +435,28 @@ def test_strength_as_a_count_of_symbols_and_evidence_categories() -> None:
     grade = read_grade("Physical activity should be part of therapy. Evidence Category A.")
     assert grade is not None and grade.certainty == "Evidence Category A"
     assert grade.strength == "not graded" and certainty_rank(grade.certainty) == 4
+
+
+def test_a_type_column_before_numbered_statements_and_their_section_titles() -> None:
+    recs = _recs(
+        "1.3 Clinical signs\n"
+        "1.3.1 EBR The presence of the first sign alone should be considered predictive of\n"
+        "the condition in adults.\n"
+        "❖❖❖\n"
+        "1.3.2 PP Reference ranges vary widely between laboratories and are often based on\n"
+        "an arbitrary percentile of a population that is not well characterised.\n"
+        "1.3.3 PP Laboratories should report the method used with every result.\n"
+        "1.4 Imaging\n"
+        "1.4.1 CR Imaging should not be used for diagnosis in adolescents.\n"
+        "❖❖❖❖\n"
+    )
+    got = [(r.id, r.strength, r.kind, r.statement[:24]) for r in recs]
+    point = RecommendationKind.good_practice
+    assert got == [
+        ("1.3.1", "Conditional recommendation for the option (❖❖❖)",
+         RecommendationKind.recommendation, "EBR The presence of the "),
+        ("1.3.2", "Practice point (PP)", point, "Reference ranges vary wi"),
+        ("1.3.3", "Practice point (PP)", point, "Laboratories should repo"),
+        ("1.4.1", "Strong recommendation for the option (❖❖❖❖)",
+         RecommendationKind.recommendation, "CR Imaging should not be"),
+    ]  # fmt: skip

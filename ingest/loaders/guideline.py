@@ -374,6 +374,8 @@ def _find_after(
                 above = lines[j - 1].text if j - 1 >= previous_end else ""
                 if not (above.endswith(":") or _LIST_ITEM_RE.match(above)):
                     break
+                if _numbered_under(text, above):
+                    break  # "1.3 Clinical hyperandrogenism" over "1.3.1 ...": its section's title
             if lines[j].page != lines[first].page and _SENTENCE_END_RE.search(text):
                 break
             j -= 1
@@ -390,6 +392,15 @@ def _find_after(
         )
         previous_end = last + 1
     return found
+
+
+_LEADING_NUMBER_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?\s")
+
+
+def _numbered_under(line: str, above: str) -> bool:
+    """`line` is numbered one level under `above` ("1.3.1 ..." under "1.3 ...")."""
+    mine, theirs = _LEADING_NUMBER_RE.match(line), _LEADING_NUMBER_RE.match(above)
+    return bool(mine and theirs) and mine.group(1).startswith(theirs.group(1) + ".")  # type: ignore[union-attr]
 
 
 def _find_before(
@@ -512,6 +523,10 @@ def _find_verbs(lines: list[Line], reg: Registry, document_text: str) -> list[Ex
             body.append(lines[k].text)
             k += 1
         statement = " ".join(" ".join(body).split())
+        if lead := reg.lead_grade(statement):
+            grade, statement = lead
+            found.append(Extracted(i, k, lines[i].page, statement, grade, number, None))
+            continue
         grade = reg.verb_grade(statement, document_text) if defined else None
         first_sentence = re.split(r"(?<=[.;])\s", statement)[0]
         if grade is None and _DIRECTIVE_RE.search(first_sentence):
