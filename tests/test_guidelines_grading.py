@@ -460,3 +460,30 @@ def test_a_type_column_before_numbered_statements_and_their_section_titles() -> 
         ("1.4.1", "Strong recommendation for the option (❖❖❖❖)",
          RecommendationKind.recommendation, "CR Imaging should not be"),
     ]  # fmt: skip
+
+
+def test_a_summary_list_under_a_group_lead_in_and_a_box_over_a_bracketed_grade() -> None:
+    recs = _recs(
+        "Recommendations summary\n"
+        "Recommendations for patients with non-severe invented fever\n"
+        "(all four kinds):\n"
+        "- The panel suggests the use of oral fluids in patients with non-severe invented\n"
+        "fever. [Conditional recommendation, low certainty evidence]\n"
+        "- The panel recommends against the use of anti-inflammatory drugs in patients with\n"
+        "invented fever. [Strong recommendation, low certainty evidence]\n"
+        "- The panel suggests an antiviral agent for invented fever. [Use only in research]\n",
+        "Fluids\n"
+        "Conditional recommendation for\n"
+        "The panel suggests the use of oral fluids compared with intravenous fluids in\n"
+        "patients with non-severe invented fever. [Conditional recommendation, very low\n"
+        "certainty evidence]\n",
+    )
+    got = [(r.statement[:34], r.strength, r.certainty) for r in recs]
+    low = "low certainty evidence"
+    assert got == [
+        ("The panel suggests the use of oral", "Conditional recommendation", low),
+        ("The panel recommends against the u", "Strong recommendation", low),
+        ("The panel suggests an antiviral ag", "Use only in research", "not stated"),
+    ]  # the chapter's restatement, under its box, is the summary's first statement
+    assert recs[1].direction is Direction.against
+    assert recs[0].pages == "1, 2"

@@ -376,6 +376,8 @@ def _find_after(
                     break
                 if _numbered_under(text, above):
                     break  # "1.3 Clinical hyperandrogenism" over "1.3.1 ...": its section's title
+                if above.endswith(":") and _labels_a_group(lines, j - 1, previous_end):
+                    break  # "Recommendations for patients with ...:" heads many statements
             if lines[j].page != lines[first].page and _SENTENCE_END_RE.search(text):
                 break
             j -= 1
@@ -392,6 +394,15 @@ def _find_after(
         )
         previous_end = last + 1
     return found
+
+
+def _labels_a_group(lines: list[Line], end: int, floor: int) -> bool:
+    """The lead-in ending at lines[end] (with a colon) names a group of recommendations
+    ("Recommendations for patients with severe disease:"), not the start of one statement."""
+    k = end
+    while k - 1 >= floor and k > end - 2 and not _SENTENCE_END_RE.search(lines[k - 1].text):
+        k -= 1
+    return bool(re.match(r"recommendations?\b", lines[k].text, re.I))
 
 
 _LEADING_NUMBER_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?\s")
@@ -683,6 +694,12 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
     last_end = 0
     for item in graded:
         if item.start < last_end:
+            # A box's strength line over a statement that ends with its full grade
+            # ("Conditional recommendation for" ... "[Conditional recommendation, low
+            # certainty evidence]"): the grade that prints the certainty is kept.
+            if item.grade.certainty and not out[-1].grade.certainty:
+                out[-1] = item
+                last_end = item.end
             continue
         out.append(item)
         last_end = item.end
