@@ -146,3 +146,18 @@ def test_covid_article_headers_are_not_quoted() -> None:
     path = sorted(shared_dataset("covid_qa", "articles").glob("*.txt"))[0]
     doc = load_file(path)[0]
     assert "SHA:" not in doc.text and "Authors:" not in doc.text and doc.doi
+
+
+@pytest.mark.parametrize(
+    ("line", "is_author_list"),
+    [
+        ("Jonas F Ludvigsson,1,2 Julio C Bai,3", True),
+        ("Conte,h Misty Humphries,i Lee Kirksey,j Katharine C.", True),  # letters, not numbers
+        ("We visited Lyon Paris, a city, and Rome Milan, b town.", False),
+        ("In New York, a study of Jane Doe, and others", False),
+    ],
+)
+def test_author_lists_with_affiliation_numbers_or_letters(line: str, is_author_list: bool) -> None:
+    from ingest.loaders._common import is_boilerplate_line
+
+    assert is_boilerplate_line(line) is is_author_list

@@ -262,8 +262,12 @@ BOILERPLATE_LINE_RE = re.compile(
     | ^\[please\ include\ day\ month
     """
 )
-# "Jonas F Ludvigsson,1,2 Julio C Bai,3": names with affiliation numbers.
-_AUTHOR_RE = re.compile(r"[A-Z][\w'’-]+(?:\s+[A-Z][\w'’.-]*){1,3},\s?\d{1,2}(?:,\d{1,2})*\b")
+# "Jonas F Ludvigsson,1,2 Julio C Bai,3" or "Misty Humphries,i Lee Kirksey,j": names with
+# affiliation numbers or letters.
+_AUTHOR_RE = re.compile(
+    r"[A-Z][\w'’-]+(?:\s+[A-Z][\w'’.-]*){1,3},"
+    r"(?:\s?\d{1,2}(?:,\d{1,2})*\b|[a-z](?:,[a-z])*(?=[\s,;]|$))"
+)
 _AFFILIATION_RE = re.compile(
     r"^\d{1,2}\s?(?:Department|Division|Unit|Institute|School|Faculty|Centre|Center|Clinic"
     r"|Laboratory|Hospital|University)\b"
