@@ -85,9 +85,10 @@ def group_of(rec: Recommendation, grade_scale: bool = True) -> str:
 
 def grading_text(rec: Recommendation) -> str | None:
     """'strong recommendation; moderate certainty of evidence', or None if the text says it."""
-    if rec.kind is RecommendationKind.good_practice:
-        return "good practice statement"
     strength = rec.strength.strip()
+    if rec.kind is RecommendationKind.good_practice:  # as printed: "Best practice statement"
+        default = "good practice statement"
+        return strength if strength and strength.lower() != default else default
     parts: list[str] = []
     graded_by_evidence_only = strength.lower() == "not graded" and certainty_rank(rec.certainty) > 0
     if strength.lower() not in rec.statement.lower() and not graded_by_evidence_only:

@@ -168,7 +168,7 @@ def finish(u: Understanding, evidence: Evidence, draft: Draft, dropped: int) -> 
         return refuse(u, evidence, reason=draft.refusal, notes=notes, text=draft.refusal_text)
     if dropped:
         notes.append(NormalizationNote(span="", message=DROPPED_NOTE.format(count=dropped)))
-    answer.sections = [s for s in draft.sections if _has_sentences(s)]
+    answer.sections = [_pruned(s) for s in draft.sections if _has_sentences(s)]
     if not answer.sections:
         reason = (
             "No sentence that could be composed was supported by its cited passage."
@@ -266,6 +266,12 @@ def _with_cited(
 
 def _has_sentences(section: Section) -> bool:
     return bool(section.sentences) or any(_has_sentences(s) for s in section.subsections)
+
+
+def _pruned(section: Section) -> Section:
+    """The section without the groups verification left empty (no heading over nothing)."""
+    kept = [_pruned(s) for s in section.subsections if _has_sentences(s)]
+    return section.model_copy(update={"subsections": kept})
 
 
 class _Clock:

@@ -217,7 +217,7 @@ def test_a_misspelt_condition_is_read_as_the_title_it_means(general):
 
 def test_a_certainty_that_names_its_evidence_is_printed_once():
     from assistant.compose import grading_text
-    from ingest.types import Direction, Recommendation
+    from ingest.types import Direction, Recommendation, RecommendationKind
 
     def rec(strength: str, certainty: str) -> Recommendation:
         return Recommendation(
@@ -242,6 +242,12 @@ def test_a_certainty_that_names_its_evidence_is_printed_once():
     assert grading_text(rec(legend, "")) == legend
     # a guideline that grades only its evidence: the category, not "not graded recommendation"
     assert grading_text(rec("not graded", "Evidence Category A")) == "Evidence Category A"
+    best = rec("Best practice statement", "not graded").model_copy(
+        update={"kind": RecommendationKind.good_practice}
+    )
+    assert grading_text(best) == "Best practice statement"  # the source's word, not "good"
+    good = best.model_copy(update={"strength": "Good practice statement"})
+    assert grading_text(good) == "good practice statement"
 
 
 def test_grade_words_are_checked_in_the_sources_own_layout():
@@ -281,3 +287,19 @@ def test_a_population_of_adults_and_adolescents_is_no_special_group():
     assert profile.default_groups == {"adults"}
     assert profile.record_groups("adults and adolescents living with HIV") == set()
     assert profile.record_groups("children living with HIV") == {"children"}
+
+
+def test_a_group_verification_left_empty_has_no_heading():
+    from assistant.engine import _pruned
+    from assistant.types import Section, Sentence, SentenceKind
+
+    said = Sentence(text="Offer X.", kind=SentenceKind.recommendation)
+    guidelines = Section(
+        key="guidelines",
+        title="From the Guidelines",
+        subsections=[
+            Section(key="recommended", title="Recommended", sentences=[said]),
+            Section(key="good-practice", title="Good practice statements"),
+        ],
+    )
+    assert [s.key for s in _pruned(guidelines).subsections] == ["recommended"]

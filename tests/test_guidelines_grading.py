@@ -487,3 +487,13 @@ def test_a_summary_list_under_a_group_lead_in_and_a_box_over_a_bracketed_grade()
     ]  # the chapter's restatement, under its box, is the summary's first statement
     assert recs[1].direction is Direction.against
     assert recs[0].pages == "1, 2"
+
+
+def test_a_figure_caption_under_a_good_practice_label_is_not_a_statement() -> None:
+    recs = _recs(
+        "GOOD PRACTICE STATEMENT\n"
+        "A person with the invented condition should be seen by a specialised team.\n"
+        "GOOD PRACTICE STATEMENT\n"
+        "Figure 1. Assessment and management pathway for a person with the invented condition.\n"
+    )
+    assert [r.statement[:30] for r in recs] == ["A person with the invented con"]

@@ -405,6 +405,7 @@ def _labels_a_group(lines: list[Line], end: int, floor: int) -> bool:
     return bool(re.match(r"recommendations?\b", lines[k].text, re.I))
 
 
+_CAPTION_RE = re.compile(r"^(?:table|figure|fig\.|box)\s+\d", re.I)  # never a statement
 _LEADING_NUMBER_RE = re.compile(r"^(\d{1,3}(?:\.\d{1,3})*)\.?\s")
 
 
@@ -465,7 +466,7 @@ def _find_before(
                 if _STOP_AFTER_RE.match(nxt) or k in line_grades:
                     break
         statement, number = _statement_text(body)
-        if len(statement) >= 25:
+        if len(statement) >= 25 and not _CAPTION_RE.match(statement):
             found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading or None))
             i = k
         else:
