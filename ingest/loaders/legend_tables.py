@@ -29,6 +29,10 @@ _AGAINST_RE = re.compile(
 _MARK_MAX = 24.0  # points: a legend swatch is at most this wide and tall
 _MARK_GAP = 40.0  # points from a swatch to its words
 _MIN_CELLS = 4
+#: the operators that set the fill colour, save or restore it, or build and paint rectangles
+_OPERATORS = ("q", "Q", "g", "rg", "k", "sc", "scn", "re", "f", "F", "f*", "B", "B*", "b", "b*",
+              "n", "S", "s")  # fmt: skip
+_WATCHED = frozenset(_OPERATORS) | frozenset(op.encode() for op in _OPERATORS)
 
 
 Colour = tuple[float, float, float]
@@ -109,7 +113,7 @@ class DrawingCollector:
     def operand(
         self, operator: object, operands: list[object], cm: list[float], tm: object
     ) -> None:
-        if not self.unreadable:
+        if operator in _WATCHED and not self.unreadable:  # most operators draw text: skipped
             try:
                 self._operand(operator, operands, cm)
             except Exception:  # malformed operands: give up on the drawing, keep the text
@@ -164,6 +168,33 @@ class DrawingCollector:
         scale = math.hypot(m[2], m[3]) or 1.0
         size_on_page = float(size or 1.0) * scale
         self.drawing.runs.append(Run(m[4], m[5], size_on_page, text.strip(), self._fill, text))
+
+
+_RECTANGLE_RE = re.compile(rb"\sre\s")
+_NUMBER = rb"(-?\d*\.?\d+)\s+"
+_COLOUR_RE = re.compile(  # three or four numbers, then the operator that sets a fill colour
+    rb"(?<![\w.])" + _NUMBER * 3 + rb"(?:" + _NUMBER + rb")?(?:rg|k|scn?)\b"
+)
+
+
+def may_hold_colour_table(page: object) -> bool:
+    """A page whose own content stream draws rectangles and sets two colours or more (not
+    white, black or grey). Only such a page is read with the drawing visitors: with them,
+    pypdf also parses every form the page draws (figures), a third more time on a
+    figure-heavy guideline."""
+    try:
+        data = page.get_contents().get_data()  # type: ignore[attr-defined]
+    except Exception:  # no content, or content pypdf cannot decode: nothing to look for
+        return False
+    if len(_RECTANGLE_RE.findall(data)) < _MIN_CELLS:
+        return False
+    colours = set()
+    for match in _COLOUR_RE.finditer(data):
+        values = [float(v) for v in match.groups() if v is not None]
+        colour = _rgb(values)
+        if colour is not None and not _plain(colour) and max(colour) - min(colour) > 0.05:
+            colours.add(tuple(round(c, 2) for c in colour))
+    return len(colours) >= 2
 
 
 # -- reading a drawing -------------------------------------------------------------------------
@@ -406,13 +437,13 @@ def legend_recommendations(drawing: PageDrawing, page: int) -> list[Extracted]:
     """One recommendation per table row and legend category on this page; [] when the page
     has no colour legend with coloured cells."""
     key = {c: words for c, words in legend(drawing).items() if not _NOT_A_CATEGORY_RE.match(words)}
-    drawing = PageDrawing(_without_markers(drawing.runs), drawing.fills)
     cells = [
         f for f in drawing.fills
         if f.colour in key and (f.width > _MARK_MAX or f.height > _MARK_MAX)
     ]  # fmt: skip
     if len(cells) < _MIN_CELLS:
         return []
+    drawing = PageDrawing(_without_markers(drawing.runs), drawing.fills)
     left = min(f.x0 for f in cells)
     top = max(f.y1 for f in cells)
     bottom = min(f.y0 for f in cells)

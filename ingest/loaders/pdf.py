@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest.errors import LoaderError
 from ingest.loaders._common import LoadProblem, LoadResult, path_document_id, title_from_stem
 from ingest.loaders.guideline import Extracted, Line, clean_pages, to_markdown
-from ingest.loaders.legend_tables import DrawingCollector
+from ingest.loaders.legend_tables import DrawingCollector, may_hold_colour_table
 from ingest.loaders.metadata import document_fields, read_sidecar
 from ingest.types import DocType, Document
 
@@ -79,10 +79,12 @@ def extract_pages(
             break
         drawing = DrawingCollector()
         try:
-            text = (
-                page.extract_text(visitor_operand_before=drawing.operand, visitor_text=drawing.text)
-                or ""
+            visitors = (
+                {"visitor_operand_before": drawing.operand, "visitor_text": drawing.text}
+                if may_hold_colour_table(page)
+                else {}
             )
+            text = page.extract_text(**visitors) or ""
         except Exception as exc:  # one damaged page should not lose the others
             reason = f"page {number} skipped: cannot extract text ({_short(exc)})"
             problems.append(LoadProblem(str(path), reason))
