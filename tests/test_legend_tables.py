@@ -217,3 +217,25 @@ def test_a_drawing_that_cannot_be_followed_costs_the_table_not_the_text(tmp_path
     assert collector.drawing.runs == []
     blocks = _blocks(_side_legend_pdf(tmp_path / "side.pdf"))  # a readable one still reads
     assert len(blocks) == 4
+
+
+def test_only_pages_that_fill_rectangles_in_colours_are_read_with_the_drawing(
+    tmp_path: Path,
+) -> None:
+    from pypdf import PdfReader
+    from reportlab.pdfgen import canvas
+
+    from ingest.loaders.legend_tables import may_hold_colour_table
+
+    grey = tmp_path / "grey.pdf"
+    pdf = canvas.Canvas(str(grey))
+    for k in range(6):  # boxes in grey only: a layout, not a colour key
+        pdf.setFillColorRGB(0.8, 0.8, 0.8)
+        pdf.rect(50, 700 - 40 * k, 200, 30, stroke=0, fill=1)
+    pdf.setFillColorRGB(0, 0, 0)
+    pdf.drawString(60, 720, "Plain text on boxes")
+    pdf.showPage()
+    pdf.save()
+    (table,) = PdfReader(_side_legend_pdf(tmp_path / "side.pdf")).pages
+    (boxes,) = PdfReader(grey).pages
+    assert may_hold_colour_table(table) and not may_hold_colour_table(boxes)
