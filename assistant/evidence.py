@@ -41,6 +41,7 @@ from assistant.retrieve import RetrievalFilter
 from assistant.types import NormalizationNote
 from assistant.understand import Understanding
 from ingest.chunking import split_sentences
+from ingest.loaders.boilerplate import interface_sentence
 from ingest.settings import AnswerSettings
 from ingest.types import (
     Chunk,
@@ -338,7 +339,8 @@ _ITEM = re.compile(r"^\s*(?:[-*+•▪‣◦]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+")
 _NAVIGATION = re.compile(
     r"^(?:key points?|back to top|top of page|see also|learn more|related (?:topics|links)|"
     r"click here|for more information|updated information and services|references?|"
-    r"this (?:page|section) (?:was|is)|last (?:updated|reviewed)|copyright|©|doi:|https?://)",
+    r"this (?:page|section) (?:was|is)|last (?:updated|reviewed)|copyright|©|doi:|https?://"
+    r"|(?:table|figure|fig\.|box|algorithm)\s+\d+\b)",  # a caption names a figure, says nothing
     re.I,
 )
 _ENDS_SENTENCE = re.compile(r"[.!?)\"'”’]\s*$")
@@ -358,7 +360,7 @@ def is_heading_like(text: str) -> bool:
     stripped = text.strip()
     if not stripped or stripped.startswith("#") or stripped.endswith("?"):
         return True
-    if _NAVIGATION.match(stripped):
+    if _NAVIGATION.match(stripped) or interface_sentence(stripped):
         return True
     words = stripped.split()
     return len(words) < 4 and not _ENDS_SENTENCE.search(stripped)

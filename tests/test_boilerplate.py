@@ -161,3 +161,18 @@ def test_author_lists_with_affiliation_numbers_or_letters(line: str, is_author_l
     from ingest.loaders._common import is_boilerplate_line
 
     assert is_boilerplate_line(line) is is_author_list
+
+
+@pytest.mark.parametrize(
+    ("sentence", "is_furniture"),
+    [
+        ("AJ has received speaker's fees from two manufacturers.", True),
+        ("The authors declare that they have no competing interests.", True),
+        ("This content is not covered by the terms of the Creative Commons licence.", True),
+        ("For permission to reuse, please contact the rights holder.", True),
+        ("Patients who have received support from a nurse do better.", False),
+        ("Women who received grants of free care kept their appointments.", False),
+    ],
+)
+def test_disclosures_and_licence_notices_are_not_content(sentence: str, is_furniture: bool) -> None:
+    assert interface_sentence(sentence) is is_furniture

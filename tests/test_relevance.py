@@ -190,3 +190,11 @@ def test_brief_prints_only_the_first_screen(small):
         assert folded[0].sentences[0].text in full
         assert folded[0].sentences[0].text not in brief
         assert "## More from the sources" in to_markdown(answer)
+
+
+def test_a_caption_is_never_quoted_as_content() -> None:
+    from assistant.evidence import is_heading_like
+
+    assert is_heading_like("Algorithm 1 - Diagnostic algorithm for the invented syndrome.")
+    assert is_heading_like("Figure 2. Assessment pathway for a person with the condition.")
+    assert not is_heading_like("Tables of doses are given in the appendix for each age group.")

@@ -6,7 +6,8 @@ Three signals, each general:
   interface ("click", "tap", "scroll", "enlarge", "subscribe") addressed to the reader (the
   sentence opens with it, or with "please", or a clause does: "To enlarge the video, click the
   brackets ...") together with a thing on a screen ("video", "link", "button", "window", "here");
-  consent and rights notices (cookies with a site or browser; copyright, trademark, terms of use);
+  consent and rights notices (cookies with a site or browser; copyright, trademark, terms of use,
+  a Creative Commons licence); an author's disclosure ("has received fees from");
 - **link-dense lines**: mostly addresses (URLs, "www.") with few words around them;
 - **repeated furniture**: a paragraph printed on at least half of the pages of one source
   (a site's "related resources" list, a standard disclaimer), after each page's own title is
@@ -48,7 +49,14 @@ _COOKIES = re.compile(r"(?i)\bcookies?\b.{0,80}\b(site|website|browser|consent|a
                       r"\b(site|website|browser|accept)\b.{0,80}\bcookies?\b")  # fmt: skip
 _RIGHTS = re.compile(
     r"(?i)\b(copyright(ed)?|trademark(ed)?|all rights reserved|terms of (use|service)|"
-    r"terms and conditions|privacy policy)\b"
+    r"terms and conditions|privacy policy|creative commons|open access article|rights holder|"
+    r"by permission of)\b"
+)
+# An author's disclosure printed with an article ("X has received speaker's fees from ...",
+# "The authors declare no competing interests"): about the authors, not the subject.
+_DISCLOSURE = re.compile(
+    r"(?i)\b(?:ha(?:s|ve)\s+received\s+(?:[\w'’-]+\s+){0,3}?(?:fees|honorari\w*|grants?)"
+    r"\s+(?:from|for)\b|declares?\s+(?:that\s+\w+\s+ha(?:s|ve)\s+)?no\s+(?:competing|conflicts?))"
 )
 _ACTION_HINT = re.compile(r"\b(?:" + "|".join(sorted(ACTIONS)) + r")\b")
 # Any sign of interface text or a link: paragraphs without one are kept as they are.
@@ -57,7 +65,10 @@ _HINT_WORDS = ACTIONS | {
     "terms", "privacy", "email", "mail", "http", "https", "www",
 }  # fmt: skip
 _LETTERS = re.compile(r"[a-z]+")
-_RIGHTS_HINT = re.compile(r"copyright|trademark|rights reserved|terms |privacy")
+_RIGHTS_HINT = re.compile(
+    r"copyright|trademark|rights reserved|terms |privacy|creative commons|open access|"
+    r"rights holder|permission"
+)
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(]?[A-Z0-9])")
@@ -82,6 +93,7 @@ def interface_sentence(sentence: str) -> bool:
         (" this " in low and _SHARE_THIS.search(text))
         or ("cookie" in low and _COOKIES.search(text))
         or (_RIGHTS_HINT.search(low) and _RIGHTS.search(text))
+        or (("received" in low or "declare" in low) and _DISCLOSURE.search(text))
     ):
         return True
     if not _ACTION_HINT.search(low):
