@@ -713,6 +713,9 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
         out.append(item)
         taken.append((item.start, item.end))
     out.sort(key=lambda e: e.start)
+    for item in out:  # a type code before a statement graded elsewhere ("EBR ..."): not its words
+        if item.grade is not UNGRADED and (lead := reg.lead_grade(item.statement)):
+            item.statement = lead[1]
     seen: dict[str, Extracted] = {}
     words: dict[str, set[str]] = {}
     for item in out:
