@@ -8,7 +8,9 @@ entry is a small coloured mark (a filled square, or a symbol glyph drawn in colo
 words beside it. Cells are the page's other fills in a legend colour; each is read with its
 row's label (the text left of the coloured cells), the column headings above it and its own
 words, and becomes one recommendation per row and category, graded with the legend's words.
-Nothing here depends on a publisher's wording: only on the drawing.
+Nothing here depends on a publisher's layout, only on the drawing; the only words it reads
+are the generic ones that make a category no recommendation ("Not applicable") or one
+against ("contraindicated", "should not").
 """
 
 from __future__ import annotations
