@@ -22,7 +22,7 @@ from assistant.citations import renumber
 from assistant.compose import Draft, compose_offline
 from assistant.context import Sources, load_lexicon
 from assistant.conversation import Session
-from assistant.evidence import Evidence, retrieve_passages, select_evidence
+from assistant.evidence import Evidence, nearest_topics, retrieve_passages, select_evidence
 from assistant.intent import Ask
 from assistant.profile import CorpusProfile
 from assistant.prompts import DISCLAIMER, DROPPED_NOTE, NO_DOSE_NOTE, VECTOR_FAULT_NOTE
@@ -200,7 +200,7 @@ def refuse(
     answer = _blank_answer(u, evidence)
     answer.abstained = True
     answer.abstention_reason = reason or evidence.refusal
-    answer.nearest_topics = nearest_topics(evidence.passages)
+    answer.nearest_topics = evidence.nearest_topics or nearest_topics(evidence.passages)
     text = text or "The indexed sources do not address this question, so no answer is given."
     sentences = [Sentence(text=text, kind=SentenceKind.abstention)]
     if answer.nearest_topics:
@@ -228,24 +228,6 @@ def _blank_answer(u: Understanding, evidence: Evidence) -> Answer:
         passages=list(evidence.passages),
         disclaimer=DISCLAIMER,
     )
-
-
-def nearest_topics(passages: list[Passage], limit: int = 3) -> list[str]:
-    """Source and section of the best passages: where a refused question could look."""
-    topics: list[str] = []
-    for passage in passages:
-        doc = passage.document
-        section = passage.chunk.section_path[-1] if passage.chunk.section_path else ""
-        if section.endswith("?"):
-            section = ""  # a question heading ("What causes X?") is no topic name
-        source = doc.title if len(doc.title) <= 60 else doc.source_name
-        source = f"{source}, {doc.year}" if doc.year else source
-        label = f"{section} ({source})" if section else source
-        if label not in topics:
-            topics.append(label)
-        if len(topics) == limit:
-            break
-    return topics
 
 
 def _with_cited(

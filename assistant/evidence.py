@@ -468,6 +468,8 @@ class Evidence:
     #: a graded recommendation that answers the question better than any quoted unit
     recommendation_lead: RecItem | None = None
     research_pool: list[tuple[str, Chunk]] = field(default_factory=list)
+    #: where a refused question could look instead (source and section of the best passages)
+    nearest_topics: list[str] = field(default_factory=list)
     conflict: Conflict | None = None
     considered: list[Passage] = field(default_factory=list)
     notes: list[NormalizationNote] = field(default_factory=list)
@@ -557,11 +559,41 @@ def score_question(
     return score_units(u.standalone, units, sources, weights, asking=u.asking)
 
 
+def nearest_topics(
+    passages: list[Passage], profile: CorpusProfile | None = None, limit: int = 3
+) -> list[str]:
+    """Source and section of the best passages: where a refused question could look. A section
+    name many documents share ("Methods", "Results") names no topic, nor does a question."""
+    topics: list[str] = []
+    for passage in passages:
+        doc = passage.document
+        section = passage.chunk.section_path[-1] if passage.chunk.section_path else ""
+        if section.endswith("?") or (profile is not None and profile.structural(section)):
+            section = ""
+        source = doc.title if len(doc.title) <= 60 else _shortened(doc.title, doc.source_name)
+        source = f"{source}, {doc.year}" if doc.year else source
+        label = f"{section} ({source})" if section else source
+        if label not in topics:
+            topics.append(label)
+        if len(topics) == limit:
+            break
+    return topics
+
+
+def _shortened(title: str, source: str, words: int = 8) -> str:
+    """A long title's first words, where no organization or journal names the source."""
+    if source != "unknown source":
+        return source
+    head = title.split()
+    return " ".join(head[:words]) + ("…" if len(head) > words else "")
+
+
 def select_evidence(u: Understanding, passages: list[Passage], sources: Sources) -> Evidence:
     """Step 3: decide whether the sources answer the question, then gather what answers it."""
     options = sources.options
     best = max((p.dense_score or 0.0 for p in passages), default=0.0)
     evidence = Evidence(passages=passages, best_similarity=best, intent=u.intent)
+    evidence.nearest_topics = nearest_topics(passages, sources.profile)
     if best < options.abstain_floor:
         evidence.refusal = (
             f"The indexed sources do not address this question (best passage similarity "

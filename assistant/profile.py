@@ -470,6 +470,13 @@ class CorpusProfile:
             return None
         return match[0]
 
+    def structural(self, heading: str) -> bool:
+        """A heading of the document's structure, not of a topic: each of its words heads
+        sections in many documents ("Methods", "Results") - at least 20, and a twentieth."""
+        words = content_words(heading)
+        floor = max(20, len(self.about) / 20)
+        return bool(words) and all(self.heading_words.get(w, 0) >= floor for w in words)
+
     def heading_weight(self, word: str) -> float:
         """How much a word says which topic a title or heading is about: high for a word few
         titles and headings use (a condition's name), low for one most use ('treatment')."""

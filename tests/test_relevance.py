@@ -198,3 +198,36 @@ def test_a_caption_is_never_quoted_as_content() -> None:
     assert is_heading_like("Algorithm 1 - Diagnostic algorithm for the invented syndrome.")
     assert is_heading_like("Figure 2. Assessment pathway for a person with the condition.")
     assert not is_heading_like("Tables of doses are given in the appendix for each age group.")
+
+
+def test_nearest_topics_name_a_topic_not_a_section_every_abstract_has():
+    from collections import Counter
+
+    from assistant.evidence import nearest_topics
+    from assistant.profile import CorpusProfile
+
+    title = "Does a colonoscopy after acute diverticulitis affect its management in adults?"
+    abstract = Document(id="a", title=title, year=2012, text="x")
+    page = Document(id="p", title="Diverticular Disease", text="x")
+    passages = [
+        Passage(
+            chunk=Chunk(document=page.ref(), position=0, text="t", section_path=["Symptoms"]),
+            rank=1,
+            score=1.0,
+        ),
+        Passage(
+            chunk=Chunk(document=abstract.ref(), position=0, text="t", section_path=["METHODS"]),
+            rank=2,
+            score=0.9,
+        ),
+    ]
+    profile = CorpusProfile(
+        heading_words=Counter({"method": 900, "symptom": 3}),
+        about={str(n): frozenset() for n in range(1000)},
+    )
+    assert nearest_topics(passages, profile) == [
+        "Symptoms (Diverticular Disease)",
+        "Does a colonoscopy after acute diverticulitis affect its…, 2012",
+    ]
+    # Without the index's headings to compare with, the section is kept.
+    assert nearest_topics(passages)[1].startswith("METHODS (Does a colonoscopy")
