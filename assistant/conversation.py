@@ -34,7 +34,7 @@ _PRONOUN = re.compile(r"\b(it|they|them|those|these|that|this|its|their)\b", re.
 # about children?", "how many patients were in this study?").
 _SOURCE_REFERENCE = re.compile(
     r"\b(?:that|this|the same|the above|the last)\s+(?:guidelines?|guidance|study|trial|review|"
-    r"article|paper|report|statement|source|document|page)\b",
+    r"article|paper|publication|report|analysis|survey|statement|source|document|page)\b",
     re.I,
 )
 

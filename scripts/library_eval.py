@@ -66,6 +66,7 @@ class Question:
     answering: str | None = None  # document id that must be cited
     acceptable: list[str] = field(default_factory=list)  # document ids citable without foreignness
     span: str | None = None  # COVID-QA gold span
+    after: str | None = None  # asked in a conversation after this question ("this study")
     reference: str | None = None  # text for content-word recall
     facts: list[list[str]] = field(default_factory=list)  # key facts, each with phrasings
 
@@ -164,6 +165,7 @@ def load_questions(sets: dict[str, Any], names: list[str], sides: list[str]) -> 
             r["id"]: r
             for r in map(json.loads, (COVID / "questions.jsonl").read_text().splitlines())
         }
+        lead_ins = _lead_ins(list(rows.values()))
         for s in sides:
             for role in ("covered", "uncovered"):
                 for qid in sets["covid_qa"][s][role]:
@@ -179,6 +181,7 @@ def load_questions(sets: dict[str, Any], names: list[str], sides: list[str]) -> 
                             answering=doc if role == "covered" else None,
                             acceptable=[doc] if role == "covered" else [],
                             span=r["answer"],
+                            after=lead_ins.get(qid),
                         )
                     )
     if "pubmedqa" in names:
@@ -273,6 +276,23 @@ def load_questions(sets: dict[str, Any], names: list[str], sides: list[str]) -> 
                 )
             )
     return qs
+
+
+def _lead_ins(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """COVID-QA questions were written while reading one article, and some point at it ("What
+    is the conclusion of this study?"). Such a question is asked as a reader would: after the
+    closest earlier question on the same article that names its subject."""
+    from assistant.conversation import Session
+
+    last: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for r in rows:
+        if Session.points_at_source(r["question"]):
+            if r["document"] in last:
+                out[r["id"]] = last[r["document"]]
+        else:
+            last[r["document"]] = r["question"]
+    return out
 
 
 def limited(qs: list[Question], limit: int) -> list[Question]:
@@ -422,6 +442,32 @@ def _contains(text: str, phrase: str) -> bool:
     return _norm(phrase) in _norm(text)
 
 
+def specific(span: str) -> bool:
+    """Whether a gold span says enough that another document printing it answers the question
+    too ("Betacoronavirus", "incubation period of 5-6 days"), unlike "31" or "Africa"."""
+    words = [w for w in re.findall(r"[^\W\d_]+", _norm(span)) if len(w) >= 4]
+    return len(words) >= 2 or any(len(w) >= 10 for w in words)
+
+
+def span_holders(index: Any, qs: list[Question]) -> dict[str, list[str]]:
+    """For each question with a specific gold span, the indexed documents whose text holds it.
+    Full-text articles repeat each other's facts: a question whose own article is out of the
+    index may still be answered by another, and citing that one is not a foreign citation."""
+    spans = {q.id: _norm(q.span) for q in qs if q.span and specific(q.span)}
+    if not spans:
+        return {}
+    texts: dict[str, list[str]] = {}
+    for _, text, chunk_json in index.docstore.iter_committed_chunks():
+        texts.setdefault(json.loads(chunk_json)["document"]["id"], []).append(text)
+    holders: dict[str, list[str]] = {qid: [] for qid in spans}
+    for doc, parts in texts.items():
+        body = _norm(" ".join(parts))
+        for qid, span in spans.items():
+            if span in body:
+                holders[qid].append(doc)
+    return holders
+
+
 def content_sentences(answer: Any) -> list[Any]:
     from assistant.types import CONTENT_KINDS
 
@@ -449,10 +495,19 @@ def gold_score(q: Question, text: str) -> float | None:
     return None
 
 
-def ask(assistant: Any, q: Question) -> dict[str, Any]:
+def ask(
+    assistant: Any, q: Question, holders: list[str] | None = None, cold: bool = False
+) -> dict[str, Any]:
+    """One question's row. ``holders``: other indexed documents that print its gold span."""
+    from assistant.conversation import Session
+
+    session = Session()
+    if q.after and not cold:
+        assistant.ask(q.after, session)
     started = time.perf_counter()
-    answer = assistant.ask(q.question)
+    answer = assistant.ask(q.question, session)
     ms = (time.perf_counter() - started) * 1000
+    holders = [d for d in holders or [] if d not in q.acceptable]
     content = content_sentences(answer)
     cited = list(
         dict.fromkeys(c.document_id for s in content for c in s.citations if c.document_id)
@@ -468,11 +523,17 @@ def ask(assistant: Any, q: Question) -> dict[str, Any]:
         "first_screen": screen,
         "first_screen_words": len(screen.split()),
         "top_passage_documents": [p.chunk.document.id for p in passages[:3]],
+        "asked_after": None if cold else q.after,
+        "span_holders": holders,
     }
-    if q.covered:
+    # Its own article is out of the index, yet another indexed document prints the answer: not
+    # an uncovered question, and measured apart from both kinds.
+    row["elsewhere"] = not q.covered and bool(holders)
+    if q.covered or row["elsewhere"]:
         row["answered"] = not answer.abstained
         row["right_document"] = q.answering in cited
-        row["foreign"] = [d for d in cited if d not in q.acceptable]
+        row["answering_document"] = bool(set(cited) & ({q.answering} | set(holders)))
+        row["foreign"] = [d for d in cited if d not in q.acceptable and d not in holders]
         row["gold_first_screen"] = gold_score(q, screen) if not answer.abstained else 0.0
         row["gold_answer"] = gold_score(q, whole) if not answer.abstained else 0.0
         row["gold_top1"] = gold_score(q, "\n".join(p.chunk.text for p in passages[:1]))
@@ -490,7 +551,8 @@ def _mean(values: list[float | None]) -> float | None:
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     covered = [r for r in rows if r["covered"]]
     answered = [r for r in covered if r["answered"]]
-    uncovered = [r for r in rows if not r["covered"]]
+    elsewhere = [r for r in rows if r.get("elsewhere")]
+    uncovered = [r for r in rows if not r["covered"] and not r.get("elsewhere")]
     lat = sorted(r["latency_ms"] for r in rows)
     return {
         "questions": len(rows),
@@ -498,6 +560,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "uncovered": len(uncovered),
         "answered": _mean([float(r["answered"]) for r in covered]),
         "right_document": _mean([float(r["right_document"]) for r in covered]),
+        "answering_document": _mean([float(r["answering_document"]) for r in covered]),
+        "elsewhere": len(elsewhere),
+        "elsewhere_answered": _mean([float(r["answered"]) for r in elsewhere]),
+        "elsewhere_gold_first_screen": _mean([r["gold_first_screen"] for r in elsewhere]),
         "gold_first_screen": _mean([r["gold_first_screen"] for r in covered]),
         "gold_answer": _mean([r["gold_answer"] for r in covered]),
         "gold_top1": _mean([r["gold_top1"] for r in covered]),
@@ -516,6 +582,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 COLUMNS = [
     ("answered", "answered"),
     ("right_document", "right doc"),
+    ("answering_document", "a doc holding the span"),
     ("gold_first_screen", "gold 1st screen"),
     ("gold_answer", "gold answer"),
     ("gold_top1", "top1"),
@@ -547,6 +614,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="questions per set, side and role")
     ap.add_argument("--distractors", type=int, default=2000, help="extra MedQuAD pages")
     ap.add_argument("--out", type=Path, help="report JSON (default <index>-reports/<side>.json)")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="ask every question on its own (no lead-in question before 'this study' ones)",
+    )
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--rebuild", action="store_true", help="wipe and re-ingest the index")
     ap.add_argument("--write-sets", action="store_true", help=f"regenerate {SETS_FILE.name}")
@@ -574,11 +646,12 @@ def main(argv: list[str] | None = None) -> int:
     from assistant.engine import Assistant
 
     assistant = Assistant(settings_for(args.index))
+    holders = span_holders(assistant.index, questions)
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     for n, q in enumerate(questions, 1):
         try:
-            rows.append(ask(assistant, q))
+            rows.append(ask(assistant, q, holders.get(q.id), args.cold))
         except Exception as exc:  # one broken question must not end the run
             rows.append({**asdict(q), "error": f"{type(exc).__name__}: {exc}"})
         if n % 50 == 0:
@@ -599,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         "documents": manifest.get("documents_ingested"),
         "distractors": args.distractors,
         "limit": args.limit,
+        "cold": args.cold,
         "code": str(Path(sys.modules["assistant"].__file__).resolve().parents[1]),
         "wall_s": round(time.perf_counter() - started, 1),
         "summary": summary,

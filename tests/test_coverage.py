@@ -277,3 +277,18 @@ def test_a_follow_up_on_that_guideline_is_answered_from_the_one_the_last_answer_
     # A question that points at no source is read against the whole library.
     other = two_on_cysts.ask("Is incision needed for eyelid cysts?", session)
     assert "cvb-cysts" in {c.document_id for s in other.all_sentences() for c in s.citations}
+
+
+@pytest.mark.parametrize(
+    ("question", "points"),
+    [
+        ("What is discussed in this publication?", True),
+        ("What did this analysis find?", True),
+        ("How many patients were in the same study?", True),
+        ("What does that guideline say about children?", True),
+        ("Is this rash contagious?", False),
+        ("What did the publications of 2019 report?", False),
+    ],
+)
+def test_a_question_points_at_a_source_only_by_naming_one(question, points):
+    assert Session.points_at_source(question) is points
