@@ -17,13 +17,14 @@ from dataclasses import dataclass, field, replace
 from assistant.context import Sources
 from assistant.coverage import coverage_gap
 from assistant.intent import (
+    KIND_WORDS,
     TREATMENT_OUTCOME_STEMS,
     Ask,
     Intent,
     focus_matches,
     intervention_key,
 )
-from assistant.profile import CorpusProfile
+from assistant.profile import CorpusProfile, content_words
 from assistant.prompts import NO_POPULATION_NOTE
 from assistant.relevance import (
     Quote,
@@ -619,7 +620,9 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
         """Asked of one body's documents, or of one document: the answer quotes only them."""
         return (not cited or doc.organization in cited) and (not asked_of or doc.id in asked_of)
 
-    scored = scored.keeping(asked)
+    scored = without_narrower(
+        scored.keeping(asked), f"{u.clean.text} {u.standalone}", sources.profile
+    )
     evidence.relevance = scored
     if not scored.units:
         evidence.refusal = "The indexed sources hold no text that answers this question."
@@ -695,6 +698,48 @@ def _treats(passage: Passage, sources: Sources) -> set[str]:
     if rec is None:
         return set()
     return sources.profile.concepts_in(f"{rec.population} {rec.intervention}", _SUBJECT_TYPES)
+
+
+def without_narrower(
+    scored: Scored, question: str, profile: CorpusProfile | None = None, share: float = 0.3
+) -> Scored:
+    """Set aside a document on a narrower subject than another relevant one of its kind: its
+    title is the other's plus up to three words the question does not use ("Familial
+    hemiplegic migraine type 2" beside "Migraine" for "migraine tx?"). Words of scope
+    ("diagnosis and treatment") or of a patient group ("childhood") narrow no subject.
+    Relevant: at least ``share`` of the best document's score."""
+    if not scored.documents:
+        return scored
+    floor = scored.documents[0][1] * share
+    refs = {unit.document_id: unit.quote.chunk.document for unit in scored.units}
+    words = {
+        d: set(content_words(refs[d].title))
+        for d, s in scored.documents
+        if s >= floor and not KIND_WORDS.search(refs[d].title)
+    }
+    asked = set(content_words(question))
+
+    def narrows(d: str, extra: set[str]) -> bool:
+        named = profile.group_words(refs[d].title) if profile is not None else ()
+        groups = set(content_words(" ".join(named)))
+        return 0 < len(extra) <= 3 and not extra & asked and not extra <= groups
+
+    narrower = {
+        d
+        for d, mine in words.items()
+        for other, theirs in words.items()
+        if refs[other].doc_type is refs[d].doc_type
+        and theirs
+        and theirs < mine
+        and narrows(d, mine - theirs)
+    }
+    if not narrower:
+        return scored
+    return replace(
+        scored,
+        units=[unit for unit in scored.units if unit.document_id not in narrower],
+        documents=[(d, s) for d, s in scored.documents if d not in narrower],
+    )
 
 
 def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -> None:

@@ -23,11 +23,13 @@ from assistant.relevance import (
 )
 from assistant.render import to_markdown, to_text
 from ingest.settings import AnswerSettings
-from ingest.types import Chunk, Document, Passage
+from ingest.types import Chunk, DocType, Document, Passage
 
 
-def _unit(doc: str, position: int, index: int, text: str, score: float, vector) -> Unit:
-    document = Document(id=doc, title=doc, text="x")
+def _unit(
+    doc: str, position: int, index: int, text: str, score: float, vector, title: str = ""
+) -> Unit:
+    document = Document(id=doc, title=title or doc, text="x")
     chunk = Chunk(document=document.ref(), position=position, text=text)
     passage = Passage(chunk=chunk, rank=1, score=1.0)
     unit = Unit(quote=Quote(text, chunk), passage=passage, index=index, count=3, score=score)
@@ -231,3 +233,66 @@ def test_nearest_topics_name_a_topic_not_a_section_every_abstract_has():
     ]
     # Without the index's headings to compare with, the section is kept.
     assert nearest_topics(passages)[1].startswith("METHODS (Does a colonoscopy")
+
+
+@pytest.mark.parametrize(
+    ("broad", "narrow", "question"),
+    [
+        ("Migraine", "Familial hemiplegic migraine type 2", "migraine tx?"),
+        ("Psoriasis", "Guttate psoriasis", "psoriasis tx options"),
+        ("Hantavirus", "Hantavirus pulmonary syndrome", "what are the symptoms for hantavirus?"),
+    ],
+)
+def test_a_page_on_a_narrower_subject_is_set_aside_unless_asked_about(broad, narrow, question):
+    from assistant.evidence import without_narrower
+
+    units = [
+        _unit("narrow", 0, 0, "Treatment is as for other forms.", 0.6, [1, 0], title=narrow),
+        _unit("broad", 0, 0, "Treatment aims to stop attacks.", 0.4, [0, 1], title=broad),
+        _unit("far", 0, 0, "Something else.", 0.1, [1, 1], title=f"{broad} in pregnancy"),
+    ]
+    kept = without_narrower(_scored(units), question)
+    assert [d for d, _ in kept.documents] == ["broad", "far"]
+    assert {u.document_id for u in kept.units} == {"broad", "far"}
+    # Asked with the narrower subject's own words, it stays the best.
+    asked = without_narrower(_scored(units), f"{narrow} treatment")
+    assert asked.documents[0][0] == "narrow"
+
+
+def test_a_guideline_is_not_a_narrower_page_of_a_patient_page_on_its_subject():
+    from assistant.evidence import without_narrower
+
+    guideline = Document(
+        id="g", title="Report on high blood pressure", doc_type=DocType.guideline, text="x"
+    )
+    page = Document(id="p", title="High blood pressure", doc_type=DocType.patient_info, text="x")
+    units = [
+        Unit(
+            quote=Quote(text, chunk),
+            passage=Passage(chunk=chunk, rank=1, score=1.0),
+            index=0,
+            count=1,
+            score=score,
+        )
+        for text, chunk, score in [
+            ("Prehypertension is ...", Chunk(document=guideline.ref(), position=0, text="t"), 0.5),
+            ("Blood pressure is ...", Chunk(document=page.ref(), position=0, text="t"), 0.4),
+        ]
+    ]
+    for unit in units:
+        unit.vector = np.ones(2, dtype=np.float32)
+    kept = without_narrower(_scored(units), "What is prehypertension?")
+    assert [d for d, _ in kept.documents] == ["g", "p"]
+
+
+def test_a_title_that_adds_scope_words_names_no_narrower_subject():
+    from assistant.evidence import without_narrower
+
+    units = [
+        _unit(
+            "review", 0, 0, "Iron deficiency ...", 0.5, [1, 0], title="RLS: diagnosis and treatment"
+        ),
+        _unit("primer", 0, 0, "Dopamine ...", 0.4, [0, 1], title="RLS"),
+    ]
+    kept = without_narrower(_scored(units), "What causes RLS?")
+    assert [d for d, _ in kept.documents] == ["review", "primer"]
