@@ -58,6 +58,13 @@ _DISCLOSURE = re.compile(
     r"(?i)\b(?:ha(?:s|ve)\s+received\s+(?:[\w'’-]+\s+){0,3}?(?:fees|honorari\w*|grants?)"
     r"\s+(?:from|for)\b|declares?\s+(?:that\s+\w+\s+ha(?:s|ve)\s+)?no\s+(?:competing|conflicts?))"
 )
+# Who did what in writing it ("All authors read and approved the final manuscript", "RC
+# conceived the study and drafted the manuscript"): the authorship statement journals print.
+_AUTHORSHIP = re.compile(
+    r"(?i)\b(?:(?:read|reviewed)\s+and\s+approved\s+the\s+final|approved\s+the\s+final\s+"
+    r"(?:manuscript|version)|(?:drafted|wrote|revised)\s+the\s+(?:first\s+|final\s+)?"
+    r"(?:draft|manuscript)|(?:conceived|designed)\s+(?:and\s+designed\s+)?the\s+(?:study|work))"
+)
 _ACTION_HINT = re.compile(r"\b(?:" + "|".join(sorted(ACTIONS)) + r")\b")
 # Any sign of interface text or a link: paragraphs without one are kept as they are.
 _HINT_WORDS = ACTIONS | {
@@ -94,6 +101,10 @@ def interface_sentence(sentence: str) -> bool:
         or ("cookie" in low and _COOKIES.search(text))
         or (_RIGHTS_HINT.search(low) and _RIGHTS.search(text))
         or (("received" in low or "declare" in low) and _DISCLOSURE.search(text))
+        or (
+            ("manuscript" in low or "final version" in low or "the study" in low)
+            and _AUTHORSHIP.search(text)
+        )
     ):
         return True
     if not _ACTION_HINT.search(low):
