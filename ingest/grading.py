@@ -115,6 +115,11 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return " ".join(_Formatter().vformat(template, (), _Missing(values)).split())
 
 
+_SPLIT_RE = re.compile(r"\b(?P<a>[^\W\d_]+)[ \t]+(?=(?P<b>[^\W\d_]+)\b)")
+_TAIL_RE = re.compile(r"\b(?P<a>[^\W\d_]+)\s*$")
+_HEAD_RE = re.compile(r"\s*(?P<b>[^\W\d_]+)\b")
+
+
 def _norm(text: str) -> str:
     """Lowercase, punctuation and hyphens to spaces: 'very-low-certainty' -> 'very low ...'."""
     return " ".join(re.sub(r"[-‐‑–—:;,()\[\]]", " ", text.lower()).split())
@@ -129,6 +134,8 @@ class Registry:
     strength_ranks: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
     certainty_ranks: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
     verb_systems: list[VerbSystem] = field(default_factory=list)
+    #: words of grade labels a text layer may break ("Stron g", "St\nrong", "E VIDENCE")
+    split_words: set[str] = field(default_factory=set)
 
     @classmethod
     def from_files(cls, *paths: Path) -> Registry:
@@ -147,6 +154,36 @@ class Registry:
             raise RegistryError(f"{path}: expected a top-level `systems:` list")
         for index, entry in enumerate(systems):
             self._add_system(path, index, entry)
+        words = data.get("split_words", [])
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise RegistryError(f"{path}: `split_words` must be a list of words")
+        self.split_words.update(w.lower() for w in words)
+
+    def rejoin(self, lines: list[str]) -> list[str]:
+        """Lines with the grade-label words a text layer broke made whole again: "Stron g for"
+        -> "Strong for"; "(St" at a line's end and "rong for" opening the next -> "(" and
+        "Strong for". Only where the pieces read as one word: the second in lower case, or
+        both in capitals ("E VIDENCE"), never a bullet letter before a word ("n Either")."""
+        if not self.split_words:
+            return lines
+
+        def whole(first: str, second: str) -> bool:
+            same_case = second.islower() or (first.isupper() and second.isupper())
+            return same_case and (first + second).lower() in self.split_words
+
+        def inside(line: str) -> str:
+            return _SPLIT_RE.sub(
+                lambda m: m["a"] if whole(m["a"], m["b"]) else m[0], line
+            )
+
+        out = [inside(line) for line in lines]
+        for i in range(len(out) - 1):
+            tail = _TAIL_RE.search(out[i])
+            head = _HEAD_RE.match(out[i + 1])
+            if tail and head and whole(tail["a"], head["b"]):
+                out[i] = out[i][: tail.start("a")].rstrip()
+                out[i + 1] = tail["a"] + out[i + 1].lstrip()
+        return out
 
     def _add_system(self, path: Path, index: int, entry: object) -> None:
         where = f"{path}: systems[{index}]"

@@ -497,3 +497,47 @@ def test_a_figure_caption_under_a_good_practice_label_is_not_a_statement() -> No
         "Figure 1. Assessment and management pathway for a person with the invented condition.\n"
     )
     assert [r.statement[:30] for r in recs] == ["A person with the invented con"]
+
+
+def test_strength_and_direction_in_brackets_before_a_review_category() -> None:
+    """VA/DoD: "(Strong for | Reviewed, Amended)"; a text layer breaks the strength's words,
+    within a line ("Stron g") or across lines ("(St" / "rong against ..."), and a footnote letter
+    may follow the statement's full stop."""
+    recs = _recs(
+        "Recommendation\n"
+        "1. For adults with a sprained ankle, we recommend an early return to weight bearing.d\n"
+        "(St\nrong for | Reviewed, Amended)\n"
+        "Discussion\n"
+        "12 of 40 patients in the trial returned to work within a week of the injury.\n"
+        "Recommendations\n"
+        "2. For adults with a sprained ankle, we suggest against routine immobilisation.\n"
+        "(Wea\nk against | Reviewed, New-added)\n"
+        "3. For adults with a sprained ankle, there is insufficient evidence to recommend for or\n"
+        "against ultrasound therapy. (Nei ther for nor against | Not reviewed, Amended)\n"
+        "Discussion\n"
+        "55 patients, 22% of the sample, were lost to follow-up in that study.\n"
+    )
+    assert [(r.id, r.strength, r.direction) for r in recs] == [
+        ("1", "Strong for", Direction.for_),
+        ("2", "Weak against", Direction.against),
+        ("3", "Neither for nor against", Direction.for_),
+    ]
+    assert recs[0].statement.endswith("early return to weight bearing.")
+    assert strength_rank("Strong for") > strength_rank("Weak against") > 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "whole"),
+    [
+        (["(Stron g for | Reviewed)"], ["(Strong for | Reviewed)"]),
+        (["E VIDENCE CATEGORIES"], ["EVIDENCE CATEGORIES"]),
+        (["RECOMMENDA TION 3"], ["RECOMMENDATION 3"]),
+        (["planning. (S", "trong for)"], ["planning. (", "Strong for)"]),
+        (["n Either behavior therapy was used"], ["n Either behavior therapy was used"]),
+        (["as a strong signal"], ["as a strong signal"]),
+    ],
+)
+def test_grade_words_a_text_layer_broke_are_read_whole(lines, whole) -> None:
+    from ingest.grading import registry
+
+    assert registry().rejoin(lines) == whole

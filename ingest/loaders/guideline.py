@@ -38,7 +38,8 @@ _PAGE_NUMBER_RE = re.compile(
     r"^(?:page\s+)?(?:\d{1,4}|[ivxlcdm]{1,7})(?:\s+of\s+\d{1,4})?$|^-\s*\d{1,4}\s*-$", re.I
 )
 _DIGITS_RE = re.compile(r"\d+")
-_SENTENCE_END_RE = re.compile(r"[.!?;:,]['\"”’)\]]*$")
+# A sentence's end, maybe with a footnote mark after it ("... treatment planning.d", "pain.12").
+_SENTENCE_END_RE = re.compile(r"[.!?;:,]['\"”’)\]]*$|(?<=[a-z)])[.!?]['\"”’)\]]*(?:[a-z]|\d{1,3})$")
 _LIST_ITEM_RE = re.compile(
     r"^(?:- |\(?(?P<num>\d{1,2}|[a-z])[.)]\s+|(?P<deep>\d{1,2}(?:\.\d{1,3}){1,3})\.?\s+(?=[A-Z]))"
 )
@@ -571,9 +572,18 @@ def _numbering_depth(text: str) -> tuple[str, int] | None:
     return ("n", match.group("num").count("."))
 
 
-def _find_listed(lines: list[Line]) -> list[Extracted]:
+def _find_listed(lines: list[Line], reg: Registry) -> list[Extracted]:
     """Statements listed under a 'Recommendations' label (numbered or bulleted items, in the
-    numbering style of the first item): kept ungraded when no grade is printed with them."""
+    numbering style of the first item): kept ungraded when no grade is printed with them. A
+    line ending in a printed grade ends its statement, as a full stop does."""
+    closing = reg.after_labels()
+
+    def ended(line: str) -> bool:
+        return bool(_SENTENCE_END_RE.search(line)) or any(
+            (m := label.pattern.search(line)) is not None and not line[m.end() :].strip()
+            for label in closing
+        )
+
     found: list[Extracted] = []
     i = 0
     while i < len(lines):
@@ -605,8 +615,9 @@ def _find_listed(lines: list[Line]) -> list[Extracted]:
                     ended_block = True  # 'Remarks', 'Rationale': the list of statements is over
                     break
                 following = lines[m + 1].text if m + 1 < len(lines) else ""
-                ended = bool(_SENTENCE_END_RE.search(body[-1]))
-                if ended and (_heading_like(text, following) or len(" ".join(body)) > 400):
+                if ended(" ".join(body)) and (
+                    _heading_like(text, following) or len(" ".join(body)) > 400
+                ):
                     break
                 if len(" ".join(body)) > _MAX_STATEMENT_CHARS:
                     break
@@ -678,6 +689,12 @@ def _key(statement: str) -> str:
     return re.sub(r"[^a-z]+", "", text)[:160]
 
 
+def rejoined(lines: list[Line], reg: Registry | None = None) -> list[Line]:
+    """The lines with grade-label words the text layer broke made whole (`Registry.rejoin`)."""
+    texts = (reg or registry()).rejoin([line.text for line in lines])
+    return [Line(line.page, text) for line, text in zip(lines, texts, strict=True)]
+
+
 def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list[Extracted]:
     """Every recommendation, once. Graded statements first (a grade after, before or beside
     its statement), then directive numbered statements and the items listed under a
@@ -706,7 +723,7 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
         last_end = item.end
     taken = [(item.start, item.end) for item in out]
     for item in sorted(
-        _find_verbs(lines, reg, document_text) + _find_listed(lines), key=lambda e: e.start
+        _find_verbs(lines, reg, document_text) + _find_listed(lines, reg), key=lambda e: e.start
     ):
         if any(a < item.end and item.start < b for a, b in taken):
             continue
@@ -743,9 +760,11 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
     return out
 
 
+# Advice against; "insufficient evidence to recommend for or against" is neither.
 _AGAINST_RE = re.compile(
     r"\b(?:not\s+(?:be\s+)?(?:recommended|recommend|used|offered|given|deployed|"
-    r"initiated|discontinued abruptly)|should\s+not|do\s+not|against|is\s+not\s+advised|"
+    r"initiated|discontinued abruptly)|should\s+not|do\s+not|(?<!for or )(?<!for nor )against|"
+    r"is\s+not\s+advised|"
     r"are\s+not\s+recommended|recommends\s+against|avoid)\b",
     re.IGNORECASE,
 )
@@ -813,7 +832,7 @@ def _certainty_required(scales: Counter[str]) -> bool:
 def with_recommendations(blocks: list[str]) -> GuidelineText:
     """Markdown blocks (an HTML page's paragraphs, list items, headings) with each graded
     statement replaced by its recommendation block; blocks joined by blank lines."""
-    lines = [Line(0, block) for block in blocks]
+    lines = rejoined([Line(0, block) for block in blocks])
     found = find_recommendations(lines)
     by_start = {item.start: item for item in found}
     result = GuidelineText("", [f for f in found if f.statement])
@@ -918,6 +937,7 @@ def to_markdown(
     """Clean lines -> Markdown body with page markers, headings and recommendation blocks.
     ``tables``: recommendations read from a page's drawing (colour-coded tables), placed at
     the end of their page."""
+    lines = rejoined(lines)
     found = find_recommendations(lines)
     tables = dict(tables or {})
     by_start = {item.start: item for item in found}
