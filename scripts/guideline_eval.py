@@ -80,8 +80,8 @@ def evaluate(entry: dict, shared: Path, cache: Path | None) -> dict:
     expected = int(entry["recommendations"])
     scheme = entry.get("grade_scheme", "any")
     found = len(recs)
-    want = Counter({str(k): int(v) for k, v in (entry.get("grades") or {}).items()})
-    got = Counter(grade_key(r.strength, r.certainty, scheme) for r in recs)
+    want = Counter({str(k).lower(): int(v) for k, v in (entry.get("grades") or {}).items()})
+    got = Counter(grade_key(r.strength, r.certainty, scheme).lower() for r in recs)
     right = sum(min(n, want[k]) for k, n in got.items()) if want else found
     doc = docs[0]
     multi = len(docs) > 1

@@ -541,3 +541,28 @@ def test_grade_words_a_text_layer_broke_are_read_whole(lines, whole) -> None:
     from ingest.grading import registry
 
     assert registry().rejoin(lines) == whole
+
+
+def test_a_statement_opened_by_its_own_label_starts_there() -> None:
+    """"RECOMMENDATION 2: ..." (and WHO's "Recommendation 1: ...") opens its statement: the
+    rationale bullets printed above it are not part of it. A letter after the words "Strength of
+    Recommendation" is its grade."""
+    recs = _recs(
+        "∙ The evaluation begins with a history from someone who knows the patient well\n"
+        "(an informant).\n"
+        "RECOMMENDATION 2: The clinician should use patient-centered communication to agree\n"
+        "shared goals for the evaluation (Strength of Recommendation A).\n"
+        "Rationale\n"
+        "∙ Shared goals make the evaluation easier to complete for the patient.\n"
+        "Recommendation 3: Health workers should be screened for symptoms of the infection at\n"
+        "least once a year (conditional recommendation, very low certainty in the estimates).\n"
+        "RECOMMENDATION 4: A specialist can obtain an amyloid PET scan when the cause remains\n"
+        "uncertain after structural imaging (Strength of\n"
+        "Recommendation B).\n"
+    )
+    assert [(r.id, r.strength, r.statement.split()[0]) for r in recs] == [
+        ("2", "Strength of recommendation A", "The"),
+        ("3", "Conditional recommendation", "Health"),
+        ("4", "Strength of recommendation B", "A"),
+    ]
+    assert strength_rank(recs[0].strength) > strength_rank(recs[2].strength) > 0

@@ -238,6 +238,29 @@ def test_an_organization_after_a_conjunction_is_named_without_it() -> None:
     assert match and _tidy_org(match.group(0)) == "Northern Heart, Lung, and Sleep Institute"
 
 
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        # A word "Guidelines" inside the body's own name stays.
+        (
+            "Scottish Intercollegiate Guidelines Network",
+            "Scottish Intercollegiate Guidelines Network",
+        ),
+        ("Alpine Society Guidelines", "Alpine Society"),
+        # The cover title's capitals before it and the next body's name after it are not it.
+        (
+            "AND TREATMENT OF LOW BACK PAIN\nDepartment of Veterans Affairs\nDepartment of Defense",
+            "Department of Veterans Affairs",
+        ),
+    ],
+)
+def test_an_organization_is_named_whole_and_alone(text: str, body: str) -> None:
+    from ingest.loaders.metadata import ORG_RE, _tidy_org
+
+    match = ORG_RE.search(text)
+    assert match and _tidy_org(match.group(0)) == body
+
+
 # -- MedQuAD ---------------------------------------------------------------------------------------
 
 

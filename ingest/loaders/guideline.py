@@ -300,6 +300,11 @@ def _sentences(text: str) -> int:
     return len(re.findall(r"[.!?](?:\s+[A-Z(]|$)", text))
 
 
+# A statement's own label opening its first line: "RECOMMENDATION 2: The clinician should ...",
+# "Recommendation 4. Non-invasive testing ...", "Statement 3.1: ...".
+_OPENER_RE = re.compile(
+    r"^(?:recommendation|statement)\s+(?P<num>\d{1,3}(?:\.\d{1,3})*[a-z]?)\s*[:.]\s+(?=\S)", re.I
+)
 _LEADING_YEAR_RE = re.compile(r"^(?:(?:New|Updated),?\s+)?(?:19|20)\d{2}\s+(?=[A-Z])")
 
 
@@ -308,6 +313,9 @@ def _statement_text(lines: list[str]) -> tuple[str, str | None]:
     number = None
     if match := _LIST_ITEM_RE.match(text):
         number = match.group("num") or match.group("deep")
+        text = text[match.end() :]
+    elif match := _OPENER_RE.match(text):
+        number = match.group("num")
         text = text[match.end() :]
     text = _FOOTNOTE_MARK_RE.sub("", text).strip()
     return text, number
@@ -350,6 +358,8 @@ def _find_after(
         collected: list[str] = [head] if head.strip() else []
         start = first
         j = first - 1
+        if collected and _OPENER_RE.match(lines[first].text):
+            j = -1  # its first line opens it: "RECOMMENDATION 3: ..."
         # A statement that shares a line with an earlier grade starts after that grade.
         if found and found[-1].end - 1 == first:
             previous_end = first
@@ -371,6 +381,8 @@ def _find_after(
                 break
             collected = candidate
             start = j
+            if _OPENER_RE.match(text):
+                break
             if _LIST_ITEM_RE.match(text) or _NUMBERED_RE.match(text):
                 above = lines[j - 1].text if j - 1 >= previous_end else ""
                 if not (above.endswith(":") or _LIST_ITEM_RE.match(above)):

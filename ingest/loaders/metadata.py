@@ -35,7 +35,8 @@ _ORG_WORDS = (
 )
 ORG_RE = re.compile(
     rf"(?:(?:the\s+)?(?:[A-Z][\w.'’-]*(?:,\s+(?:and\s+)?|\s+)){{0,6}}?(?:{_ORG_WORDS})"
-    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?:[A-Z][\w'’-]*)(?:\s+(?:and\s+)?[A-Z][\w'’-]*){{0,5}})?)"
+    rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?:[A-Z][\w'’-]*)"
+    rf"(?:\s+(?:and\s+)?(?!(?:{_ORG_WORDS})\b)[A-Z][\w'’-]*){{0,5}})?)"
 )
 _COPYRIGHT_RE = re.compile(
     r"©\s*(?:Copyright\s+)?(?:(?P<who>[A-Z][^\n©]{2,80}?)[, ]+(?P<year>(?:19|20)\d{2})"
@@ -203,8 +204,11 @@ _ORG_TAIL_RE = re.compile(
 def _tidy_org(name: str) -> str:
     """The issuing body alone: no leading article, no publisher or page furniture after it."""
     name = re.sub(r"^(?:(?:and|&)\s+)?(?:the|a|an)\s+", "", " ".join(name.split()), flags=re.I)
-    name = re.sub(r"^(?:[A-Z]{2,}\s+)+(?=[A-Z][a-z]\w*\s+[A-Z])", "", name)  # a cover's capitals
-    return _ORG_TAIL_RE.sub("", name).strip(" ,;")
+    name = re.sub(r"^(?:[A-Z]{2,}\s+)+(?=[A-Z][a-z]\w*\s+(?:of\s+)?[A-Z])", "", name)  # cover caps
+    # "... Society Guidelines" loses "Guidelines"; "Scottish Intercollegiate Guidelines Network"
+    # keeps it: what is left must still name a body.
+    short = _ORG_TAIL_RE.sub("", name).strip(" ,;")
+    return short if ORG_RE.search(short) else name.strip(" ,;")
 
 
 #: a cover's date line, month and year alone ("SEPTEMBER 1998"); a download or print date
