@@ -522,7 +522,7 @@ def test_strength_and_direction_in_brackets_before_a_review_category() -> None:
         ("2", "Weak against", Direction.against),
         ("3", "Neither for nor against", Direction.for_),
     ]
-    assert recs[0].statement.endswith("early return to weight bearing.")
+    assert recs[0].statement.endswith("early return to weight bearing.")  # no footnote "d"
     assert strength_rank("Strong for") > strength_rank("Weak against") > 0
 
 
@@ -566,3 +566,16 @@ def test_a_statement_opened_by_its_own_label_starts_there() -> None:
         ("4", "Strength of recommendation B", "A"),
     ]
     assert strength_rank(recs[0].strength) > strength_rank(recs[2].strength) > 0
+
+
+@pytest.mark.parametrize(
+    ("printed", "statement_end"),
+    [
+        ("we recommend against long bed rest.v", "against long bed rest."),
+        ("there is insufficient evidence for lumbar supports. l", "for lumbar supports."),
+        ("we suggest against cell therapies (e.g., stem cells).aa", "(e.g., stem cells)."),
+    ],
+)
+def test_a_footnote_letter_after_the_statement_is_not_part_of_it(printed, statement_end) -> None:
+    recs = _recs(f"1. For adults with back pain, {printed}\n(Weak against | Reviewed, Amended)\n")
+    assert recs and recs[0].statement.endswith(statement_end)

@@ -53,7 +53,10 @@ _TITLE_LINE_RE = re.compile(r"\((?:19|20)\d{2}\)$|^(?:updated|new)$|^new,?\s+(?:
 _REC_LABEL_RE = re.compile(r"^Recommendations?\s+(\d{1,3}(?:\.\d{1,3})*[a-z]?)\s*:?$", re.I)
 _SECTION_NUMBER_RE = re.compile(r"^\d+(?:\.\d+)+\.?\s+\S")
 _YEAR_ONLY_RE = re.compile(r"^(?:new,?\s+)?(?:19|20)\d{2}$", re.I)
-_FOOTNOTE_MARK_RE = re.compile(r"(?<=[.)])[a-e](?=\s|$)|(?<=[a-z]{4}ing)[a-e](?= )")
+# A footnote's letter after a word or a full stop ("planning.d", "supports. l", "(...).aa").
+_FOOTNOTE_MARK_RE = re.compile(
+    r"(?<=[.)])[a-e](?=\s|$)|(?<=[a-z]{4}ing)[a-e](?= )|(?<=[a-z)][.)])\s?[a-z]{1,2}$"
+)
 _NUMBERED_RE = re.compile(r"^\d{1,2}(?:\.\d{1,3}){1,3}\s+\S")
 _DEEP_NUMBER_RE = re.compile(r"^(?P<num>\d{1,2}\.\d{1,2}\.\d{1,3})\s+(?=[A-Z])")
 _ANY_NUMBER_RE = re.compile(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s")
