@@ -172,9 +172,7 @@ class Registry:
             return same_case and (first + second).lower() in self.split_words
 
         def inside(line: str) -> str:
-            return _SPLIT_RE.sub(
-                lambda m: m["a"] if whole(m["a"], m["b"]) else m[0], line
-            )
+            return _SPLIT_RE.sub(lambda m: m["a"] if whole(m["a"], m["b"]) else m[0], line)
 
         out = [inside(line) for line in lines]
         for i in range(len(out) - 1):

@@ -544,9 +544,9 @@ def test_grade_words_a_text_layer_broke_are_read_whole(lines, whole) -> None:
 
 
 def test_a_statement_opened_by_its_own_label_starts_there() -> None:
-    """"RECOMMENDATION 2: ..." (and WHO's "Recommendation 1: ...") opens its statement: the
-    rationale bullets printed above it are not part of it. A letter after the words "Strength of
-    Recommendation" is its grade."""
+    """A statement's own label ("RECOMMENDATION 2: ...", WHO's "Recommendation 1: ...") opens
+    it: the rationale bullets printed above are not part of it. A letter after the words
+    "Strength of Recommendation" is its grade."""
     recs = _recs(
         "∙ The evaluation begins with a history from someone who knows the patient well\n"
         "(an informant).\n"
