@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from assistant.context import Sources
-from assistant.coverage import coverage_gap
+from assistant.coverage import _word_found, coverage_gap, subject_words
 from assistant.intent import (
     KIND_WORDS,
     TREATMENT_OUTCOME_STEMS,
@@ -642,10 +642,19 @@ def select_evidence(u: Understanding, passages: list[Passage], sources: Sources)
     # guideline's recommendations on another, however close their words.
     on_subject = set(evidence.documents)
     named = sources.profile.concepts_in(u.standalone, _SUBJECT_TYPES)
+    readings = subject_words(u, sources.profile)
+    # A guideline outside the margin lends a recommendation that names the whole subject only
+    # when the guideline itself is nearly as relevant (`_REC_MARGIN`).
+    relevance = dict(scored.documents)
+    floor = (scored.documents[0][1] if scored.documents else 0.0) - _REC_MARGIN
     evidence.rec_passages = [
         p
         for p in evidence.rec_passages
-        if (p.chunk.document.id in on_subject or (named and named & _treats(p, sources)))
+        if (
+            p.chunk.document.id in on_subject
+            or (named and named & _treats(p, sources))
+            or (_names_every(p, readings) and relevance.get(p.chunk.document.id, 0.0) >= floor)
+        )
         and asked(p.chunk.document)
     ]
 
@@ -698,6 +707,19 @@ def _treats(passage: Passage, sources: Sources) -> set[str]:
     if rec is None:
         return set()
     return sources.profile.concepts_in(f"{rec.population} {rec.intervention}", _SUBJECT_TYPES)
+
+
+_REC_MARGIN = 0.2
+
+
+def _names_every(passage: Passage, readings: list[list[str]]) -> bool:
+    """A recommendation whose own words name every word of the question's subject ("we suggest
+    duloxetine" for patients "with chronic low back pain"), where no lexicon knows them."""
+    rec = passage.chunk.recommendation
+    if rec is None or not readings:
+        return False
+    words = set(content_words(f"{rec.statement} {rec.population} {rec.intervention}"))
+    return any(reading and all(_word_found(w, words) for w in reading) for reading in readings)
 
 
 def without_narrower(

@@ -296,3 +296,31 @@ def test_a_title_that_adds_scope_words_names_no_narrower_subject():
     ]
     kept = without_narrower(_scored(units), "What causes RLS?")
     assert [d for d, _ in kept.documents] == ["review", "primer"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "population", "names"),
+    [
+        ("we suggest duloxetine.", "patients with chronic low back pain", True),
+        ("we suggest spinal manipulation.", "patients with chronic low back pain", False),
+        ("offer duloxetine for neuropathic pain.", "adults with diabetes", False),
+    ],
+)
+def test_a_recommendation_names_the_whole_subject_only_in_its_own_words(
+    statement, population, names
+):
+    from assistant.evidence import _names_every
+    from ingest.types import Direction, Recommendation
+
+    rec = Recommendation(
+        statement=f"For {population}, {statement}",
+        direction=Direction.for_,
+        strength="Weak for",
+        population=population,
+        intervention="Pharmacotherapy",
+    )
+    guideline = Document(id="g", title="A guideline", doc_type=DocType.guideline, text="x")
+    chunk = Chunk(document=guideline.ref(), position=0, text=rec.statement, recommendation=rec)
+    passage = Passage(chunk=chunk, rank=1, score=1.0)
+    subject = [["duloxetine", "chronic", "low", "back", "pain"]]
+    assert _names_every(passage, subject) is names
