@@ -355,13 +355,18 @@ _ANNOUNCES_LIST = re.compile(
 )
 
 
+# A table's or figure's list of abbreviations ("Abbreviations: ART, antiretroviral therapy;
+# ..."): a glossary, never an answer.
+_GLOSSARY = re.compile(r"\bAbbreviations?\s*:", re.I)
+
+
 def is_heading_like(text: str) -> bool:
     """A heading, a question heading ("What causes X?"), navigation or boilerplate: never cited
     as content."""
     stripped = text.strip()
     if not stripped or stripped.startswith("#") or stripped.endswith("?"):
         return True
-    if _NAVIGATION.match(stripped) or interface_sentence(stripped):
+    if _NAVIGATION.match(stripped) or interface_sentence(stripped) or _GLOSSARY.search(stripped):
         return True
     words = stripped.split()
     return len(words) < 4 and not _ENDS_SENTENCE.search(stripped)
@@ -411,7 +416,7 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
         text, chunk = sentences[i]
         if _ITEM.match(text):
             item = _ITEM.sub("", text).strip()
-            if not _ANNOUNCES_LIST.search(item):
+            if not _ANNOUNCES_LIST.search(item) and not _GLOSSARY.search(item):
                 units.append(Quote(item, chunk))
             i += 1
             continue

@@ -200,6 +200,11 @@ def test_a_caption_is_never_quoted_as_content() -> None:
     assert is_heading_like("Algorithm 1 - Diagnostic algorithm for the invented syndrome.")
     assert is_heading_like("Figure 2. Assessment pathway for a person with the condition.")
     assert not is_heading_like("Tables of doses are given in the appendix for each age group.")
+    # A table's or figure's list of abbreviations, however it pairs them.
+    assert is_heading_like("Abbreviations: ART, antiretroviral therapy; TB, tuberculosis.")
+    assert is_heading_like("Stage 6 (severe dementia) Abbreviations: AD, Alzheimer's disease.")
+    assert is_heading_like("Abbreviations: mg = milligram; MME = morphine milligram equivalent.")
+    assert not is_heading_like("Abbreviations the patient does not know should be explained.")
 
 
 def test_nearest_topics_name_a_topic_not_a_section_every_abstract_has():
