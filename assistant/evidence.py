@@ -381,6 +381,17 @@ _OPENS_LIKE_QUESTION = re.compile(
 )
 
 
+_CELL = re.compile(r"[^.!?\"'”’]\)\s*$")
+
+
+def _label_or_title(unit: Quote) -> bool:
+    words = unit.text.split()
+    if len(words) < 4 or (len(words) <= 5 and _CELL.search(unit.text)):
+        return True
+    mine = set(content_words(unit.text))
+    return len(mine) >= 3 and mine <= set(content_words(unit.chunk.document.title))
+
+
 def stands_alone(quote: Quote) -> bool:
     """Whether a unit can open an answer: a whole statement, or a lead-in of more than a few
     words with its list, that needs nothing said before it."""
@@ -439,8 +450,10 @@ def quote_units(chunks: Sequence[Chunk]) -> list[Quote]:
     seen_units: set[str] = set()
     for unit in units:
         key = " ".join(unit.full_text.lower().split()).rstrip(".")
-        # A bare sub-heading ("Genetics.") is no content; nor is a unit said twice.
-        if key in seen_units or (not unit.items and len(unit.text.split()) < 4):
+        # A bare sub-heading ("Genetics.") or a table's cell ("Stage 5 (moderate dementia)") is no
+        # content, nor is the document's own title printed as a running header; nor is a unit
+        # said twice.
+        if key in seen_units or (not unit.items and _label_or_title(unit)):
             continue
         seen_units.add(key)
         out.append(unit)

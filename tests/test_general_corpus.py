@@ -47,6 +47,20 @@ def test_a_list_stays_with_its_lead_in_and_headings_are_not_content():
     assert units[0].items == ("a family history", "obesity", "a diet high in salt")
 
 
+def test_table_cells_glossaries_and_the_running_title_are_not_content():
+    doc = DocumentRef(id="g", title="Evaluation of suspected memory disorders: executive summary")
+    text = (
+        "- Stage 4 (mild dementia)\n- Stage 5 (moderate dementia)\n"
+        "- Abbreviations: AD, Alzheimer disease; CT, computed tomography.\n\n"
+        "Suspected memory disorders: executive summary.\n\n"
+        "Structural brain imaging should be obtained in almost all patients (MRI or CT)."
+    )
+    chunk = Chunk(document=doc, position=0, text=text, section_path=["Tier 1"])
+    assert [u.text for u in quote_units([chunk])] == [
+        "Structural brain imaging should be obtained in almost all patients (MRI or CT)."
+    ]
+
+
 def test_a_lead_in_whose_list_is_missing_is_left_out_and_overlaps_are_said_once():
     first = _chunk("Stones form when urine is concentrated. Treatments include:")
     second = _chunk("Stones form when urine is concentrated. Drinking water helps prevent them.")
