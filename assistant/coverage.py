@@ -77,7 +77,7 @@ def _abbreviated(text: str, profile: CorpusProfile) -> str:
     return _EXPANDED.sub(keep_abbreviation, text)
 
 
-def _word_found(word: str, words: frozenset[str] | set[str]) -> bool:
+def word_found(word: str, words: frozenset[str] | set[str]) -> bool:
     """Exactly, as the start of a longer word ("pulm"), or a slip or two away ("psoriasys")."""
     if word in words:
         return True
@@ -124,7 +124,7 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
         w
         for w in subject
         if not any(
-            _word_found(w, profile.about.get(p.chunk.document.id, frozenset())) for p in passages
+            word_found(w, profile.about.get(p.chunk.document.id, frozenset())) for p in passages
         )
     ]
     named = " ".join(missing or subject)
@@ -143,10 +143,10 @@ def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfi
     about = _about(passage, profile)
     best = 0.0
     for subject in readings:
-        if any(c in subject and not _word_found(c, about) for c in _CLASS_WORDS):
+        if any(c in subject and not word_found(c, about) for c in _CLASS_WORDS):
             continue  # a class of conditions asked about, and this source is on one member
         weights = {w: profile.heading_weight(w) for w in subject}
-        found = sum(weights[w] for w in subject if _word_found(w, about))
+        found = sum(weights[w] for w in subject if word_found(w, about))
         best = max(best, found / sum(weights.values()))
     return best
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from assistant.context import Sources
-from assistant.coverage import _word_found, coverage_gap, subject_words
+from assistant.coverage import coverage_gap, subject_words, word_found
 from assistant.intent import (
     KIND_WORDS,
     TREATMENT_OUTCOME_STEMS,
@@ -737,7 +737,7 @@ def _names_every(passage: Passage, readings: list[list[str]]) -> bool:
     if rec is None or not readings:
         return False
     words = set(content_words(f"{rec.statement} {rec.population} {rec.intervention}"))
-    return any(reading and all(_word_found(w, words) for w in reading) for reading in readings)
+    return any(reading and all(word_found(w, words) for w in reading) for reading in readings)
 
 
 def without_narrower(
