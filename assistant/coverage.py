@@ -108,6 +108,8 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
         passages = [p for p in passages if p.chunk.document.organization in cited]
         if not passages:
             return f"The indexed sources hold no document from {bodies} on this question."
+    elif u.absent_bodies:
+        return f"The indexed sources hold no document from {', '.join(u.absent_bodies)}."
     elif u.conditions or names_known_concept(u, sources):
         return None
     naming = {w for names in cited.values() for name in names for w in content_words(name)}

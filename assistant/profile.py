@@ -21,6 +21,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
 
 from assistant.lexicon import STOPWORDS, Lexicon, fold, tokenize
+from ingest.loaders.metadata import ORG_RE
 from ingest.types import Chunk, DocumentRef
 
 # Lexicon types that can single out a patient group in a recommendation's population field
@@ -40,6 +41,7 @@ _ORG_FILLER = frozenset({"of", "and", "for", "the", "on", "in", "&"})
 # A body asked as the source: "according to (the) X", "does the X recommend", "X's advice",
 # "the X (2022) (opioid) guideline says".
 _ACRONYM = re.compile(r"\b[A-Z][A-Za-z]*[A-Z]\b")
+_ACCORDING_TO = re.compile(r"(?i)\baccording to\s+(?:the\s+)?$")
 _CITES_BEFORE = re.compile(r"(?i)\b(?:according to|per|do|does|did)\s+(?:the\s+)?$")
 _CITES_AFTER = re.compile(
     r"(?i)^(?:\s*\([^)]*\))?(?:'s)?\s+(?:\d{4}\s+)?(?:[\w-]+\s+){0,3}?"
@@ -426,6 +428,31 @@ class CorpusProfile:
                     for org in orgs:
                         cited[org].update({name, org})
         return dict(cited)
+
+    def absent_bodies(self, question: str) -> list[str]:
+        """Bodies a question asks as its source ("does the USPSTF recommend", "according to the
+        American College of Physicians") that no indexed document comes from: the library
+        cannot say what they advise. A body is a name of an organization, or an abbreviation
+        whose meaning is one ("COPD guidelines" name a condition, not a body)."""
+        organizations, known = self._organization_names
+        indexed = set(organizations) | {_name_key(name) for name in known}
+        candidates = [(m.group(0).removeprefix("the "), m) for m in ORG_RE.finditer(question)]
+        candidates += [(m.group(0), m) for m in _ACRONYM.finditer(question)]
+        absent: list[str] = []
+        for name, match in candidates:
+            before, after = question[: match.start()], question[match.end() :]
+            if not (_ACCORDING_TO.search(before) or _CITES_AFTER.match(after)):
+                continue
+            defined = self.abbreviations.get(name)
+            meanings = [defined] if defined else [name, *_listed_meanings(name)]
+            bodies = [m for m in meanings if ORG_RE.fullmatch(m.strip())]
+            keys = {_name_key(m) for m in [name, *meanings]}
+            if not bodies or any(k in i or i in k for k in keys for i in indexed if k and i):
+                continue
+            label = name if bodies[0] == name else f"{name} ({bodies[0]})"
+            if label not in absent and not any(name in other for other in absent):
+                absent.append(label)
+        return absent
 
     def expand(
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None

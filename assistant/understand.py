@@ -62,6 +62,8 @@ class Understanding:
     #: the indexed organizations asked as the source ("according to X"), each with the names
     #: the question calls it by; empty: any
     bodies: dict[str, set[str]] = field(default_factory=dict)
+    #: bodies asked as the source that no indexed document comes from ("does the X recommend")
+    absent_bodies: list[str] = field(default_factory=list)
 
     @property
     def asking(self) -> str:
@@ -129,6 +131,7 @@ def understand(question: str, session: Session, sources: Sources) -> Understandi
         notes=[*expanded, *question_notes(clean, normalized), *_referred(documents, sources)],
         documents=documents,
         bodies=sources.profile.cited_organizations(standalone),
+        absent_bodies=sources.profile.absent_bodies(clean.text),
     )
 
 

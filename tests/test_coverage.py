@@ -192,6 +192,22 @@ def test_a_question_asked_of_one_body_is_refused_when_its_documents_do_not_cover
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
+    "question, body",
+    [
+        ("Does the Western Cornea Society recommend lid hygiene for blepharitis?", "Western"),
+        ("How is blepharitis treated according to the Eastern Eye Association?", "Eastern"),
+    ],
+)
+def test_a_question_asked_of_a_body_no_document_comes_from_is_refused(bodies, question, body):
+    answer = bodies.ask(question)
+    assert answer.abstained
+    assert "hold no document from" in (answer.abstention_reason or "")
+    assert body in (answer.abstention_reason or "")
+    assert answer.nearest_topics  # where the reader could look instead
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
     "question, document",
     [
         ("How are eyelid cysts treated according to the NES?", "nes-cysts"),
@@ -231,6 +247,25 @@ def test_a_body_mentioned_is_not_asked_as_the_source(bodies):
         "Eye Genetics Reference (NEL)",
     }
     assert profile.cited_organizations("When was the CVB founded?") == {}
+
+
+def test_absent_bodies_are_organizations_asked_as_the_source_that_nothing_indexed_comes_from():
+    profile = CorpusProfile.build(
+        None,
+        {"a": DocumentRef(id="a", title="Dry eye", organization="Coastal Vision Board (CVB)")},
+    )
+    profile.abbreviations = {"WCS": "Western Cornea Society", "TBUT": "tear break-up time"}
+    assert profile.absent_bodies("Does the WCS recommend lid hygiene?") == [
+        "WCS (Western Cornea Society)"
+    ]
+    assert profile.absent_bodies("What do Western Cornea Society guidelines say?") == [
+        "Western Cornea Society"
+    ]
+    assert profile.absent_bodies("Dry eye according to the Coastal Vision Board") == []
+    assert profile.absent_bodies("Does the CVB recommend lid hygiene?") == []
+    # Named but not asked as the source; an abbreviation that is not a body.
+    assert profile.absent_bodies("Was the Western Cornea Society founded in 1950?") == []
+    assert profile.absent_bodies("What do TBUT guidelines say about dry eye?") == []
 
 
 @pytest.fixture(scope="module")
