@@ -119,7 +119,7 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     if not readings:
         return None
     best = max((on_subject(p, readings, profile) for p in passages), default=0.0)
-    if best >= ABOUT_SHARE:
+    if best >= ABOUT_SHARE or _names_title(u, passages[:TITLE_RANKS]):
         return None
     subject = readings[0]
     missing = [
@@ -137,6 +137,31 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
         )
         where = f"The source asked about ({titles})"
     return f"{where} do not cover this question's subject ({named})."
+
+
+#: how many of the best passages' documents a question may name by their whole title
+TITLE_RANKS = 1
+
+
+def _names_title(u: Understanding, passages: Sequence[Passage]) -> bool:
+    """The question names the whole title of a best-retrieved source ("do migraines go away
+    with age" of a page titled "Migraine"): it is about that source's subject, whatever else
+    its words say."""
+    asked = set(content_words(u.asking))
+    if _SUBTYPE.search(u.asking):
+        return False  # "X 2, renal", "X type B": a subtype, which a page on X need not cover
+    for passage in passages:
+        title = [w for w in content_words(passage.chunk.document.title) if w not in _SUBJECT_STOP]
+        if title and len(title) <= 4 and all(word_found(w, asked) for w in title):
+            return True
+    return False
+
+
+_SUBTYPE = re.compile(
+    r"(?i)\b(?:type|subtype|group|class)\s+\w{1,3}\b"
+    r"|\b[a-z]{3,}\s+(?:\d{1,2}[a-z]?|[ivx]{1,4})\b"
+    r"(?!\s*(?:%|mg|years?|months?|weeks?|days?|hours?))"
+)
 
 
 def on_subject(passage: Passage, readings: list[list[str]], profile: CorpusProfile) -> float:

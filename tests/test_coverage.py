@@ -54,6 +54,17 @@ def test_a_page_that_names_the_subject_covers_it(library, question):
 
 
 @pytest.mark.integration
+def test_a_question_naming_the_best_sources_whole_title_is_covered(library):
+    # Its other words ("sting", "mornings") are in no title or heading: they ask something of the
+    # subject, they are not another subject.
+    answer = library.ask("why does dry eye sting worse in mornings")
+    assert not answer.abstained, answer.abstention_reason
+    assert answer.references[0].document.id.startswith("dry-eye")
+    # A subtype of what the title names is not covered by the page on the whole.
+    assert library.ask("why does dry eye type 2 sting worse in mornings").abstained
+
+
+@pytest.mark.integration
 def test_a_page_on_one_member_does_not_cover_the_class(library):
     # "Eyelid disorders" asks about a class of conditions; the cyst page is about one of them.
     answer = library.ask("What are eyelid disorders?")
