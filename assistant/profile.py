@@ -97,15 +97,20 @@ class CorpusProfile:
         recommendations: list[Chunk] = []
         headings: dict[str, set[tuple[str, ...]]] = defaultdict(set)
         openings: dict[str, list[str]] = defaultdict(list)
-        defined: Counter[tuple[str, str]] = Counter()
+        defined: dict[tuple[str, str], set[str]] = defaultdict(set)  # (abbr, meaning) -> docs
+        written: Counter[str] = Counter()  # each meaning as the documents write it
+        uses: Counter[tuple[str, str]] = Counter()  # (abbreviation, document) -> times used
         for _cid, text, chunk_json in index.docstore.iter_committed_chunks():  # type: ignore[attr-defined]
-            if "(" in text:
-                defined.update(defined_abbreviations(text))
             data = json.loads(chunk_json)
             doc = data.get("document") or {}
             doc_id = doc.get("id")
             if not doc_id:
                 continue
+            if "(" in text:
+                for abbr, long_form in defined_abbreviations(text):
+                    defined[abbr, long_form.lower()].add(doc_id)
+                    written[long_form] += 1
+            uses.update((token, doc_id) for token in _ABBREVIATION_USE.findall(text))
             if doc_id not in documents:
                 documents[doc_id] = DocumentRef.model_validate(doc)
             if data.get("recommendation"):
@@ -116,11 +121,9 @@ class CorpusProfile:
             if len(openings[doc_id]) < 3:
                 openings[doc_id].append(text)
         profile = cls.build(lexicon, documents, recommendations, headings, openings)
-        best: dict[str, tuple[int, str]] = {}
-        for (abbr, long_form), n in defined.items():
-            if n > best.get(abbr, (0, ""))[0]:
-                best[abbr] = (n, long_form)
-        profile.abbreviations = {abbr: long_form for abbr, (_, long_form) in best.items()}
+        forms = {form.lower(): form for form, _ in reversed(written.most_common())}
+        meanings = _index_meanings(defined, uses)
+        profile.abbreviations = {abbr: forms.get(m, m) for abbr, m in meanings.items()}
         return profile
 
     @classmethod
@@ -526,6 +529,31 @@ def _without_negated(text: str) -> str:
 
 _DEFINED = re.compile(r"\(([A-Z][A-Za-z0-9]{1,7})s?\)")
 _ABBR_STOP = frozenset({"of", "and", "the", "in", "for", "to", "with", "on", "or", "a", "an"})
+
+
+_ABBREVIATION_USE = re.compile(r"\b[A-Z][A-Za-z0-9]{0,6}[A-Z0-9]\b")
+#: the share of an abbreviation's uses its defining documents must hold for their meaning to be
+#: the index's: one abstract's "total bilirubin (TB)" does not define what thousands of uses of
+#: "TB" in documents that never define it mean
+DEFINING_SHARE = 0.05
+
+
+def _index_meanings(
+    defined: dict[tuple[str, str], set[str]], uses: Counter[tuple[str, str]]
+) -> dict[str, str]:
+    """Each abbreviation's meaning as the indexed documents define it: the meaning whose
+    defining documents use it most, where they hold a fair share of all its uses."""
+    total: Counter[str] = Counter()
+    for (abbr, _doc), n in uses.items():
+        total[abbr] += n
+    best: dict[str, tuple[int, str]] = {}
+    for (abbr, meaning), docs in defined.items():
+        used = sum(uses[abbr, d] for d in docs) or len(docs)
+        if used < DEFINING_SHARE * total[abbr]:
+            continue
+        if used > best.get(abbr, (0, ""))[0]:
+            best[abbr] = (used, meaning)
+    return {abbr: meaning for abbr, (_, meaning) in best.items()}
 
 
 def defined_abbreviations(text: str) -> list[tuple[str, str]]:

@@ -134,6 +134,25 @@ def test_abbreviations_are_read_as_the_documents_define_them():
     ]
 
 
+def test_an_abbreviation_means_what_the_documents_that_use_it_define():
+    from collections import Counter
+
+    from assistant.profile import _index_meanings
+
+    defined = {
+        ("TB", "total bilirubin"): {"abstract"},
+        ("RA", "rheumatoid arthritis"): {"review", "page"},
+        ("RA", "right atrium"): {"echo"},
+    }
+    uses = Counter(
+        {("TB", "abstract"): 3, ("TB", "guideline"): 900, ("RA", "review"): 12, ("RA", "page"): 9}
+        | {("RA", "echo"): 4, ("RA", "other"): 20}
+    )
+    # One abstract's "total bilirubin (TB)" is not what 900 uses elsewhere mean; of two
+    # meanings, the one its defining documents use most.
+    assert _index_meanings(defined, uses) == {"RA": "rheumatoid arthritis"}
+
+
 # -- the engine on real pages ----------------------------------------------------------------
 
 
