@@ -154,7 +154,8 @@ class AnswerSettings(_Section):
         default=None,
         ge=0,
         description="A document is cited when its relevance is within this of the best "
-        "document's; default: the fitted one.",
+        "document's, on the logit scale (0.04 is as far from 0.002 as 0.5 from 0.05); default: "
+        "the fitted one.",
     )
     key_point_passages: int = Field(
         default=12, ge=1, description="Prose passages added to the candidates."

@@ -338,11 +338,16 @@ def unit_scores(row: dict, coef: np.ndarray, bias: float) -> list[tuple[str, flo
     ]
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
 def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[float, dict]:
     """Over covered questions: how often the answering document is among the documents within
     the margin, and how many others come with it."""
     report = {}
-    for margin in (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3):
+    for margin in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0):  # on the logit scale, as close_documents
         hit, extra, n = 0, 0, 0
         for row in rows:
             if not row["covered"] or not row["document"]:
@@ -352,8 +357,8 @@ def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[floa
                 best[doc] = max(best.get(doc, 0.0), s)
             if not best:
                 continue
-            top = max(best.values())
-            chosen = {d for d, s in best.items() if s >= top - margin}
+            top = _logit(max(best.values()))
+            chosen = {d for d, s in best.items() if _logit(s) >= top - margin}
             n += 1
             hit += row["document"] in chosen
             extra += len(chosen - {row["document"]})

@@ -69,8 +69,16 @@ def test_only_documents_close_to_the_best_are_the_answers_subject():
         _unit("close", 0, 0, "A near answer sentence.", 0.85, [1, 0]),
         _unit("far", 0, 0, "Something on another subject.", 0.4, [0, 1]),
     ]
-    assert close_documents(_scored(units), margin=0.1) == ["best", "close"]
-    assert close_documents(_scored(units), margin=0.01) == ["best"]
+    # The margin is on the logit scale: 0.9 and 0.85 are 0.46 apart.
+    assert close_documents(_scored(units), margin=0.5) == ["best", "close"]
+    assert close_documents(_scored(units), margin=0.3) == ["best"]
+    # A question no unit answers well: 0.002 is far from 0.04, though both are near zero.
+    faint = [
+        _unit("best", 0, 0, "An answer sentence here.", 0.04, [1, 0]),
+        _unit("close", 0, 0, "A near answer sentence.", 0.03, [1, 0]),
+        _unit("far", 0, 0, "Something on another subject.", 0.002, [0, 1]),
+    ]
+    assert close_documents(_scored(faint), margin=0.5) == ["best", "close"]
 
 
 def test_the_summary_comes_from_the_most_relevant_document_when_its_best_unit_leans_back():
@@ -329,3 +337,76 @@ def test_a_recommendation_names_the_whole_subject_only_in_its_own_words(
     passage = Passage(chunk=chunk, rank=1, score=1.0)
     subject = [["duloxetine", "chronic", "low", "back", "pain"]]
     assert _names_every(passage, subject) is names
+
+
+def _rec(statement: str, population: str, certainty: str) -> str:
+    return f"""```recommendation
+statement: >-
+  {statement}
+direction: for
+strength: Strong recommendation
+certainty: {certainty}
+population: {population}
+intervention: testing of samples
+```
+"""
+
+
+LUNG_GUIDELINE = {
+    "lung-fluke.md": f"""---
+id: lung-fluke-testing
+title: "Testing for lung fluke infection: a guideline"
+organization: Harbour Lung Society
+year: 2024
+url: https://example.org/lung-fluke-testing
+doc_type: guideline
+status: current
+---
+
+# Testing for lung fluke infection
+
+## Background
+
+Children with lung fluke infection often cannot cough up sputum, and the infection is hard to
+confirm in a laboratory when they are young. Which samples to test differs with age and with
+whether a child also has HIV.
+
+## Recommendations
+
+{
+        _rec(
+            "For children with HIV who have a cough lasting weeks, test sputum, stool and urine "
+            "samples together.",
+            "children with HIV",
+            "low certainty",
+        )
+    }
+{
+        _rec(
+            "For children without HIV who have a cough lasting weeks, test sputum and stool "
+            "samples together.",
+            "children without HIV",
+            "low certainty",
+        )
+    }
+{
+        _rec(
+            "For adults who have a cough lasting weeks, test a sputum sample with a rapid "
+            "molecular test.",
+            "adults",
+            "high certainty",
+        )
+    }
+""",
+}
+
+
+@pytest.mark.integration
+def test_the_recommendation_retrieved_for_exactly_what_was_asked_leads_the_answer(
+    tmp_path_factory, embedder
+):
+    assistant = library_of(LUNG_GUIDELINE, tmp_path_factory, embedder, lexicon=False)
+    answer = assistant.ask("Which samples should be tested for lung fluke in children without HIV?")
+    assert not answer.abstained, answer.abstention_reason
+    summary = next(s for s in answer.sections if s.key == "summary").sentences[0].text
+    assert "children without HIV" in summary and "stool" in summary
