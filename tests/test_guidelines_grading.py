@@ -579,3 +579,23 @@ def test_a_statement_opened_by_its_own_label_starts_there() -> None:
 def test_a_footnote_letter_after_the_statement_is_not_part_of_it(printed, statement_end) -> None:
     recs = _recs(f"1. For adults with back pain, {printed}\n(Weak against | Reviewed, Amended)\n")
     assert recs and recs[0].statement.endswith(statement_end)
+
+
+def test_a_statement_found_in_running_prose_begins_where_a_sentence_does() -> None:
+    # The grade closes a sentence in the middle of a long paragraph; what is read back from it
+    # reaches a line that starts mid-sentence, which is not where the statement begins.
+    prose = (
+        "Earlier panels reviewed other trials. Most of those were small and some of them\n"
+        "were large. A few were long and the rest were short. The panel reviewed trials of\n"
+        "weight loss too. The first trial was small and the second\n"
+        "was large. The third trial was long and the fourth was short, as the fifth trial\n"
+        "was. The sixth trial was short and the seventh was long, as the eighth trial was\n"
+        "not. The ninth trial measured blood pressure and the tenth measured blood lipids\n"
+        "in adults. Weight loss is recommended to lower raised blood pressure in overweight\n"
+        "adults with hypertension. (Strong recommendation, high-certainty evidence)"
+    )
+    recs = _recs(prose)
+    assert len(recs) == 1
+    statement = recs[0].statement
+    assert statement.startswith("The first trial"), statement  # not "weight loss too. The ..."
+    assert statement.endswith("adults with hypertension.")

@@ -400,6 +400,7 @@ def _find_after(
         if not collected:
             continue
         statement, number = _statement_text(collected)
+        statement = _from_sentence_start(statement)
         if len(statement) < 25 or not re.search(r"[a-z]{3}", statement):
             continue
         if number is None and start > 0 and (label := _REC_LABEL_RE.match(lines[start - 1].text)):
@@ -410,6 +411,19 @@ def _find_after(
         )
         previous_end = last + 1
     return found
+
+
+_NEXT_SENTENCE_RE = re.compile(r"[.;?!]\s+(?=[A-Z])")
+
+
+def _from_sentence_start(statement: str) -> str:
+    """A statement begins where a sentence does: one collected from the middle of running
+    prose ("low-density lipoprotein (LDL)-cholesterol. Weight loss reduces ...") starts at its
+    next sentence."""
+    if not statement[:1].islower():
+        return statement
+    match = _NEXT_SENTENCE_RE.search(statement)
+    return statement[match.end() :] if match else statement
 
 
 def _labels_a_group(lines: list[Line], end: int, floor: int) -> bool:
