@@ -261,6 +261,25 @@ def test_an_organization_is_named_whole_and_alone(text: str, body: str) -> None:
     assert match and _tidy_org(match.group(0)) == body
 
 
+def test_the_body_a_journal_guideline_is_issued_on_behalf_of_is_its_organization(
+    tmp_path,
+) -> None:
+    # A national research council is named more often (authors' affiliations, funding); the
+    # article says on whose behalf it is written.
+    first = [
+        "Recommendations from the international guideline on invented ovary disorder",
+        "A. Author1, B. Author2, on behalf of the International Invented Disorder Network",
+        "1 Northern Medical Research Council Centre, Melbourne",
+        "2 Northern Medical Research Council Centre for Excellence, Sydney",
+        "Funded by the Northern Medical Research Council.",
+        "(c) The Author(s) 2023. Published by a University Press on behalf of Alpine Society of",
+        "Reproduction.",
+    ]  # fmt: skip
+    path = make_pdf(tmp_path / "journal.pdf", [first, ["Some text on page two."]])
+    [doc] = load_file(path)
+    assert doc.organization == "International Invented Disorder Network"
+
+
 # -- MedQuAD ---------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,7 @@ ORG_RE = re.compile(
     rf"(?:\s+(?:of|for|on)\s+(?:the\s+)?(?:[A-Z][\w'’-]*)"
     rf"(?:\s+(?:and\s+)?(?!(?:{_ORG_WORDS})\b)[A-Z][\w'’-]*){{0,5}})?)"
 )
+_ON_BEHALF_RE = re.compile(rf"\bon\s+behalf\s+of\s+(?P<org>{ORG_RE.pattern})")
 _COPYRIGHT_RE = re.compile(
     r"©\s*(?:Copyright\s+)?(?:(?P<who>[A-Z][^\n©]{2,80}?)[, ]+(?P<year>(?:19|20)\d{2})"
     r"|(?P<year2>(?:19|20)\d{2})\s+(?P<who2>[A-Z][^\n©|]{2,80}))"
@@ -169,6 +170,10 @@ def _organization(info: dict[str, str], title: str | None, pages: str) -> str | 
     for acronym in re.findall(r"\b[A-Z]{3,10}\b", title or ""):
         if (name := _expand_acronym(acronym, pages)) and ORG_RE.search(name):
             return name  # "ESI Clinical Practice Guidelines": the body the title names
+    # "... on behalf of the International X Network", "published by ... on behalf of X": the
+    # body a journal article issues from, where no title or author field names it.
+    if behalf := _ON_BEHALF_RE.search(pages):
+        return _tidy_org(behalf.group("org"))
     copyright_line = _COPYRIGHT_RE.search(pages)
     who = copyright_line and (copyright_line.group("who") or copyright_line.group("who2"))
     if who and (org := ORG_RE.search(who)):
