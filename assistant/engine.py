@@ -203,6 +203,9 @@ def refuse(
     answer.nearest_topics = evidence.nearest_topics or nearest_topics(evidence.passages)
     text = text or "The indexed sources do not address this question, so no answer is given."
     sentences = [Sentence(text=text, kind=SentenceKind.abstention)]
+    if _says_what(answer.abstention_reason):
+        # What is missing, where it is named: a subject, a body asked as the source.
+        sentences.append(Sentence(text=answer.abstention_reason, kind=SentenceKind.abstention))
     if answer.nearest_topics:
         sentences.append(
             Sentence(
@@ -218,6 +221,12 @@ def refuse(
         answer.sections.insert(0, notes_section(notes))
     answer.references = []
     return answer
+
+
+def _says_what(reason: str | None) -> bool:
+    """A reason that names what the sources lack (a subject, a body), not one that restates the
+    refusal or gives a similarity score, which the answer's JSON keeps for auditors."""
+    return bool(reason) and bool(re.search(r"\((?!best passage similarity)|\bfrom\b", reason))
 
 
 def _blank_answer(u: Understanding, evidence: Evidence) -> Answer:

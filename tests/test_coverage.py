@@ -215,6 +215,7 @@ def test_a_question_asked_of_a_body_no_document_comes_from_is_refused(bodies, qu
     assert "hold no document from" in (answer.abstention_reason or "")
     assert body in (answer.abstention_reason or "")
     assert answer.nearest_topics  # where the reader could look instead
+    assert answer.abstention_reason in to_text(answer)  # the reader is told what is missing
 
 
 @pytest.mark.integration
