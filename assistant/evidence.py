@@ -44,6 +44,7 @@ from assistant.types import NormalizationNote
 from assistant.understand import Understanding
 from ingest.chunking import split_sentences
 from ingest.loaders.boilerplate import interface_sentence
+from ingest.loaders.metadata import ORG_RE
 from ingest.settings import AnswerSettings
 from ingest.types import (
     Chunk,
@@ -385,9 +386,16 @@ _OPENS_LIKE_QUESTION = re.compile(
 _CELL = re.compile(r"[^.!?\"'”’]\)\s*$")
 
 
+#: a credit line: an organization's name alone, perhaps after a short label ("NIH: National
+#: Institute of ...", "Royal College of ...")
+_CREDIT = re.compile(rf"(?:[A-Z][\w.-]*:\s*)?(?:{ORG_RE.pattern})\.?")
+
+
 def _label_or_title(unit: Quote) -> bool:
     words = unit.text.split()
     if len(words) < 4 or (len(words) <= 5 and _CELL.search(unit.text)):
+        return True
+    if _CREDIT.fullmatch(unit.text.strip()):
         return True
     mine = set(content_words(unit.text))
     return len(mine) >= 3 and mine <= set(content_words(unit.chunk.document.title))

@@ -336,3 +336,15 @@ def test_a_group_verification_left_empty_has_no_heading():
         ],
     )
     assert [s.key for s in _pruned(guidelines).subsections] == ["recommended"]
+
+
+def test_a_credit_line_naming_only_an_organization_is_not_quoted():
+    text = (
+        "Stretching the legs before bed can ease the urge to move them. "
+        "NIH: National Institute of Neurological Disorders and Stroke. "
+        "The Alpine Society recommends regular sleep hours for people with the condition."
+    )
+    assert [u.text for u in quote_units([_chunk(text)])] == [
+        "Stretching the legs before bed can ease the urge to move them.",
+        "The Alpine Society recommends regular sleep hours for people with the condition.",
+    ]
