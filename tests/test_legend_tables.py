@@ -204,6 +204,20 @@ def test_real_colour_coded_tables_of_two_publishers() -> None:
     assert len(avoid) == 1 and avoid[0]["direction"] == "against"
     assert "(Darunavir + ritonavir)" in avoid[0]["population"]
     assert "(Dolutegravir)" not in avoid[0]["population"]
+    # The table's other categories state findings, which advise nothing.
+    findings = [b for b in table if b["strength"].startswith(("No ", "Potential "))]
+    assert findings == []
+
+
+def test_only_a_category_that_advises_for_or_against_is_a_recommendation() -> None:
+    from ingest.loaders.legend_tables import _directs
+
+    assert _directs("Recommended vaccination for adults who meet the age requirement")
+    assert _directs("Precaution: vaccination might be indicated if benefit outweighs risk")
+    assert _directs("Use when a risk factor is present") and _directs("Do not use")
+    assert _directs("These drugs should not be co-administered")
+    assert not _directs("No clinically significant interaction expected")
+    assert not _directs("Potential interaction likely to be of weak intensity")
 
 
 def test_a_drawing_that_cannot_be_followed_costs_the_table_not_the_text(tmp_path: Path) -> None:

@@ -531,7 +531,7 @@ def _line_layout(lines: list[Line], line_grades: dict[int, Grade]) -> tuple[set[
     return headers | set(strength_lines), set()
 
 
-_DIRECTIVE_RE = re.compile(
+DIRECTIVE_RE = re.compile(
     r"\b(?:should|must|shall|recommend(?:s|ed)?|suggest(?:s|ed)?|offer|consider|advised?|"
     r"indicated|(?:is|are)\s+(?:preferred|appropriate|not\s+appropriate)|avoid|use)\b",
     re.I,
@@ -571,7 +571,7 @@ def _find_verbs(lines: list[Line], reg: Registry, document_text: str) -> list[Ex
             continue
         grade = reg.verb_grade(statement, document_text) if defined else None
         first_sentence = re.split(r"(?<=[.;])\s", statement)[0]
-        if grade is None and _DIRECTIVE_RE.search(first_sentence):
+        if grade is None and DIRECTIVE_RE.search(first_sentence):
             grade = UNGRADED
         if grade is not None:
             heading = _nearest_heading(lines, i)
@@ -669,7 +669,7 @@ def _find_listed(lines: list[Line], reg: Registry) -> list[Extracted]:
         stated = [
             e
             for e in block
-            if _FINITE_VERB_RE.search(e.statement) or _DIRECTIVE_RE.search(e.statement)
+            if _FINITE_VERB_RE.search(e.statement) or DIRECTIVE_RE.search(e.statement)
         ]
         if len(stated) * 2 > len(block) and not any(
             _STOP_AFTER_RE.match(lines[j].text) for j in range(max(0, i - 1), i + 1)

@@ -10,7 +10,9 @@ row's label (the text left of the coloured cells), the column headings above it 
 words, and becomes one recommendation per row and category, graded with the legend's words.
 Nothing here depends on a publisher's layout, only on the drawing; the only words it reads
 are the generic ones that make a category no recommendation ("Not applicable") or one
-against ("contraindicated", "should not").
+against ("contraindicated", "should not"), and those that make a category one that advises
+at all (a directive word: a drug-interaction table's "No clinically significant interaction
+expected" states a finding).
 """
 
 from __future__ import annotations
@@ -22,12 +24,21 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ingest.grading import Grade
-from ingest.loaders.guideline import Extracted
+from ingest.loaders.guideline import DIRECTIVE_RE, Extracted
 
 _NOT_A_CATEGORY_RE = re.compile(r"^\s*(?:no\s+recommendation|not\s+applicable|n/?a\b)", re.I)
 _AGAINST_RE = re.compile(
     r"\b(?:contraindicated|not\s+(?:be\s+)?recommended|should\s+not|do\s+not|must\s+not)\b", re.I
 )
+
+
+def _directs(words: str) -> bool:
+    """A category that advises for or against ("Recommended for ...", "Use routinely", "These
+    drugs should not be co-administered"), not a finding ("No clinically significant
+    interaction expected"), which is no recommendation."""
+    return bool(DIRECTIVE_RE.search(words) or _AGAINST_RE.search(words))
+
+
 _MARK_MAX = 24.0  # points: a legend swatch is at most this wide and tall
 _MARK_GAP = 40.0  # points from a swatch to its words
 _MIN_CELLS = 4
@@ -467,6 +478,8 @@ def legend_recommendations(drawing: PageDrawing, page: int) -> list[Extracted]:
         grouped.items(), key=lambda g: (-rows[g[0][0]].centre, min(f.x0 for f in g[1]))
     ):
         label = key[colour]
+        if not _directs(label):
+            continue  # its cells still shape the table's rows and columns
         spans = [
             name for x0, x1, name in columns
             if sum(max(0.0, min(x1, f.x1) - max(x0, f.x0)) for f in its) >= 0.2 * (x1 - x0)
