@@ -119,7 +119,7 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
     if not readings:
         return None
     best = max((on_subject(p, readings, profile) for p in passages), default=0.0)
-    if best >= ABOUT_SHARE or _names_title(u, passages[:TITLE_RANKS]):
+    if best >= ABOUT_SHARE or _names_title(u, passages[:TITLE_RANKS], profile):
         return None
     subject = readings[0]
     missing = [
@@ -143,15 +143,18 @@ def coverage_gap(u: Understanding, passages: Sequence[Passage], sources: Sources
 TITLE_RANKS = 1
 
 
-def _names_title(u: Understanding, passages: Sequence[Passage]) -> bool:
+def _names_title(u: Understanding, passages: Sequence[Passage], profile: CorpusProfile) -> bool:
     """The question names the whole title of a best-retrieved source ("do migraines go away
-    with age" of a page titled "Migraine"): it is about that source's subject, whatever else
-    its words say."""
+    with age" of a page titled "Migraine"; a patient group's words in the title, as in
+    "Childhood ...", need not be named): it is about that source's subject, whatever else its
+    words say."""
     asked = set(content_words(u.asking))
     if _SUBTYPE.search(u.asking):
         return False  # "X 2, renal", "X type B": a subtype, which a page on X need not cover
     for passage in passages:
-        title = [w for w in content_words(passage.chunk.document.title) if w not in _SUBJECT_STOP]
+        name = passage.chunk.document.title
+        group = set(content_words(" ".join(profile.population_words(name))))
+        title = [w for w in content_words(name) if w not in _SUBJECT_STOP and w not in group]
         if title and len(title) <= 4 and all(word_found(w, asked) for w in title):
             return True
     return False

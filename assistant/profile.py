@@ -300,6 +300,11 @@ class CorpusProfile:
         """Lower-case words of the names of patient groups in a text ("transplant")."""
         return self._span_words(text, lambda cid, _ctype: self.group_of(cid) is not None)
 
+    def population_words(self, text: str) -> frozenset[str]:
+        """Lower-case words of the lexicon's population names in a text ("childhood", "older
+        adults"), whether or not the corpus's recommendations name the group."""
+        return self._span_words(text, lambda _cid, ctype: ctype == "population")
+
     def _span_words(self, text: str, accept: Callable[[str, str], bool]) -> frozenset[str]:
         lex = self.lexicon
         if lex is None or not text:

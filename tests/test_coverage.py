@@ -65,6 +65,17 @@ def test_a_question_naming_the_best_sources_whole_title_is_covered(library):
 
 
 @pytest.mark.integration
+def test_a_patient_groups_word_in_the_title_need_not_be_named(tmp_path_factory, embedder):
+    pages = {
+        "childhood-dry-eye.md": "# Childhood Dry Eye\n\n## Symptoms\n\nThe eyes sting and "
+        "feel gritty, worse after a night's sleep, and children rub them often.\n"
+    }
+    assistant = library_of(pages, tmp_path_factory, embedder)  # the lexicon knows "childhood"
+    answer = assistant.ask("why does dry eye sting worse in mornings for kids")
+    assert not answer.abstained, answer.abstention_reason
+
+
+@pytest.mark.integration
 def test_a_page_on_one_member_does_not_cover_the_class(library):
     # "Eyelid disorders" asks about a class of conditions; the cyst page is about one of them.
     answer = library.ask("What are eyelid disorders?")
