@@ -609,6 +609,7 @@ def nearest_topics(
     for passage in passages:
         doc = passage.document
         section = passage.chunk.section_path[-1] if passage.chunk.section_path else ""
+        section = _GLUED_PAGE.sub("", section)  # "69References": a contents line's page number
         if section.endswith("?") or (profile is not None and profile.structural(section)):
             section = ""
         source = doc.title if len(doc.title) <= 60 else _shortened(doc.title, doc.source_name)
@@ -619,6 +620,9 @@ def nearest_topics(
         if len(topics) == limit:
             break
     return topics
+
+
+_GLUED_PAGE = re.compile(r"^\d{1,4}(?=[A-Z][a-z])")
 
 
 def _shortened(title: str, source: str, words: int = 8) -> str:

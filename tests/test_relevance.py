@@ -246,6 +246,10 @@ def test_nearest_topics_name_a_topic_not_a_section_every_abstract_has():
     ]
     # Without the index's headings to compare with, the section is kept.
     assert nearest_topics(passages)[1].startswith("METHODS (Does a colonoscopy")
+    # A contents line's page number run into its heading is not part of the topic's name.
+    glued = Chunk(document=page.ref(), position=1, text="t", section_path=["21Patient Evaluation"])
+    topics = nearest_topics([Passage(chunk=glued, rank=1, score=1.0)])
+    assert topics == ["Patient Evaluation (Diverticular Disease)"]
 
 
 @pytest.mark.parametrize(
