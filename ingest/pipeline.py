@@ -43,8 +43,10 @@ from ingest.tokens import default_token_counter
 from ingest.types import Chunk, Document
 from ingest.vectors import drop_embedded
 
-# Bump when Chunk / DocumentRef fields or chunking rules change: the next ingest re-chunks.
-CHUNK_FORMAT = "5"  # 5: article headers are metadata; page furniture recognised by shape
+# Bump when Chunk / DocumentRef fields, chunking rules or what a loader extracts (metadata,
+# recommendations, grades) change: the next ingest reads every file again and re-chunks, so an
+# index built by an earlier version does not keep its extraction.
+CHUNK_FORMAT = "6"  # 6: statements start at a sentence, "on behalf of" bodies, legend findings
 
 
 class Progress(Protocol):
