@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.conversation import Session  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evidence import retrieve_passages, score_question  # noqa: E402
-from assistant.relevance import UNIT_FEATURES, WEIGHTS_PATH  # noqa: E402
+from assistant.relevance import UNIT_FEATURES, WEIGHTS_PATH, logit  # noqa: E402
 from assistant.understand import understand  # noqa: E402
 from evals.split import side, split  # noqa: E402
 from ingest.pipeline import ingest_paths  # noqa: E402
@@ -338,11 +338,6 @@ def unit_scores(row: dict, coef: np.ndarray, bias: float) -> list[tuple[str, flo
     ]
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return float(np.log(p / (1 - p)))
-
-
 def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[float, dict]:
     """Over covered questions: how often the answering document is among the documents within
     the margin, and how many others come with it."""
@@ -357,8 +352,8 @@ def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[floa
                 best[doc] = max(best.get(doc, 0.0), s)
             if not best:
                 continue
-            top = _logit(max(best.values()))
-            chosen = {d for d, s in best.items() if _logit(s) >= top - margin}
+            top = logit(max(best.values()))
+            chosen = {d for d, s in best.items() if logit(s) >= top - margin}
             n += 1
             hit += row["document"] in chosen
             extra += len(chosen - {row["document"]})
