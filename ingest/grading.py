@@ -136,6 +136,8 @@ class Registry:
     verb_systems: list[VerbSystem] = field(default_factory=list)
     #: words of grade labels a text layer may break ("Stron g", "St\nrong", "E VIDENCE")
     split_words: set[str] = field(default_factory=set)
+    #: labels that open a statement in running text, with the kind of statement they open
+    statement_labels: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
 
     @classmethod
     def from_files(cls, *paths: Path) -> Registry:
@@ -158,6 +160,15 @@ class Registry:
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise RegistryError(f"{path}: `split_words` must be a list of words")
         self.split_words.update(w.lower() for w in words)
+        for i, row in enumerate(data.get("statement_labels") or []):
+            where = f"{path}: statement_labels[{i}]"
+            if not isinstance(row, dict) or "label" not in row:
+                raise RegistryError(f"{where}: needs `label` (and `kind`)")
+            kind = str(row.get("kind", "recommendation"))
+            if kind not in _STATEMENT_KINDS:
+                raise RegistryError(f"{where}: kind {kind!r} is not one of {_STATEMENT_KINDS}")
+            pattern = _compile(where, "label", _OPENING.format(row["label"]), re.IGNORECASE)
+            self.statement_labels.append((pattern, kind))
 
     def rejoin(self, lines: list[str]) -> list[str]:
         """Lines with the grade-label words a text layer broke made whole again: "Stron g for"
@@ -249,6 +260,25 @@ class Registry:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def opened(self, statement: str) -> tuple[str, str | None, str] | None:
+        """The kind, number and words of a statement its own label opens ("RECOMMENDATION 3:
+        ...", or inside the text collected for it: "... the panel makes the following
+        recommendation: Weight loss is recommended ..."). The last label wins, the longest
+        where two end together ("consensus recommendation:"); None when no label opens it."""
+        best: tuple[tuple[int, int], str, str | None] | None = None
+        for pattern, kind in self.statement_labels:
+            for match in pattern.finditer(statement):
+                key = (match.end(), -match.start())
+                if len(statement) - match.end() >= 25 and (best is None or key > best[0]):
+                    best = (key, kind, match.group("num"))
+        if best is None:
+            return None
+        return best[1], best[2], statement[best[0][0] :].strip()
+
+    def opens(self, line: str) -> bool:
+        """The line begins with a statement's own label."""
+        return any(pattern.match(line) for pattern, _ in self.statement_labels)
+
     def after_labels(self) -> list[Label]:
         return [label for label in self.labels if label.position == "after"]
 
@@ -312,6 +342,16 @@ class Registry:
 
     def certainty_rank(self, certainty: str | None) -> int:
         return self._rank(certainty, self.certainty_ranks)
+
+
+_STATEMENT_KINDS = ("recommendation", "good-practice", "consensus", "evidence-conclusion")
+# A statement label as running text prints it: a word boundary, the label (singular: a plural
+# heads a group; "Strength of recommendation:" prints a grade), then a colon, or a number and a
+# colon or full stop ("RECOMMENDATION 3: ...", "Recommendation 4. ...").
+_OPENING = (
+    r"(?<![\w-])(?<!of )(?:{})"
+    r"(?:\s+(?P<num>\d{{1,3}}(?:\.\d{{1,3}})*[a-z]?)\s*[:.]|\s*:)\s+(?=\S)"
+)
 
 
 def _compile(where: str, what: str, pattern: object, flags: int = 0) -> re.Pattern[str]:

@@ -27,6 +27,7 @@ from ingest.grading import Grade
 from ingest.loaders import load_file_result
 from ingest.loaders.guideline import Extracted
 from ingest.loaders.pdf import document_from_pages, extract_pages
+from ingest.types import RecommendationKind
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "evals" / "data" / "guidelines.yaml"
@@ -77,6 +78,8 @@ def evaluate(entry: dict, shared: Path, cache: Path | None) -> dict:
     path = shared / entry["file"]
     docs = load_docs(path, cache)
     recs = [c.recommendation for d in docs for c in chunk_document(d) if c.recommendation]
+    # Evidence conclusions ("Evidence statement: ...") are kept, but are not recommendations.
+    recs = [r for r in recs if r.kind is not RecommendationKind.evidence_conclusion]
     expected = int(entry["recommendations"])
     scheme = entry.get("grade_scheme", "any")
     found = len(recs)

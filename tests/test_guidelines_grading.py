@@ -599,3 +599,62 @@ def test_a_statement_found_in_running_prose_begins_where_a_sentence_does() -> No
     statement = recs[0].statement
     assert statement.startswith("The first trial"), statement  # not "weight loss too. The ..."
     assert statement.endswith("adults with hypertension.")
+
+
+def test_a_label_inside_the_prose_opens_its_statement_and_says_its_kind() -> None:
+    """A body that restates its summary as "RECOMMENDATION: ..." at the end of a paragraph of
+    evidence, closed by the same grade: the statement starts at its label and is the summary's
+    recommendation, with both pages. An "Evidence statement: ..." is kept as an evidence
+    conclusion, not counted as advice."""
+    summary = (
+        "SUMMARY OF RECOMMENDATIONS\n"
+        "- Weight loss is recommended to lower raised blood pressure in overweight adults\n"
+        "with hypertension. Evidence Category A.\n"
+    )
+    chapter = (
+        "Twelve trials of lifestyle change were reviewed. Most of them were small, and the\n"
+        "panel makes the following recommendation: Weight loss is recommended to lower\n"
+        "raised blood pressure in overweight adults with hypertension. Evidence Category A.\n"
+        "Three trials measured waist size. Evidence Statement: Waist circumference tracks\n"
+        "abdominal fat during weight loss treatment. Evidence Category C.\n"
+    )
+    recs = _recs(summary, chapter)
+    kinds = [(r.kind, r.statement.split()[0], r.certainty) for r in recs]
+    assert kinds == [
+        (RecommendationKind.recommendation, "Weight", "Evidence Category A"),
+        (RecommendationKind.evidence_conclusion, "Waist", "Evidence Category C"),
+    ]
+    assert recs[0].pages == "1, 2"
+
+
+STATEMENT_LABEL_REGISTRY = (
+    "statement_labels:\n"
+    "  - {label: 'practice\\s+advice', kind: good-practice}\n"
+    "systems: []\n"
+)
+
+
+def test_a_statement_label_is_added_by_data_only(tmp_path) -> None:
+    from ingest.grading import REGISTRY_PATH, Registry
+    from ingest.loaders.guideline import Line, find_recommendations
+
+    extra = tmp_path / "labels.yaml"
+    extra.write_text(STATEMENT_LABEL_REGISTRY)
+    text = (
+        "Few trials compared the options, so the panel agreed on advice. Practice advice 4: "
+        "Offer a written plan to every adult leaving hospital after a fall (Grade B)."
+    )
+    packaged = find_recommendations([Line(1, text)])
+    assert packaged[0].statement.startswith("Few trials")  # the label is unknown there
+    [found] = find_recommendations([Line(1, text)], Registry.from_files(REGISTRY_PATH, extra))
+    assert found.statement.startswith("Offer a written plan"), found.statement
+    assert (found.number, found.grade.kind) == ("4", "good-practice")
+
+
+def test_a_statement_label_of_an_unknown_kind_is_named(tmp_path) -> None:
+    from ingest.grading import REGISTRY_PATH, Registry, RegistryError
+
+    extra = tmp_path / "labels.yaml"
+    extra.write_text(STATEMENT_LABEL_REGISTRY.replace("good-practice", "advice"))
+    with pytest.raises(RegistryError, match=r"labels\.yaml: statement_labels\[0\]: kind 'advice'"):
+        Registry.from_files(REGISTRY_PATH, extra)

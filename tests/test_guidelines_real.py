@@ -518,7 +518,9 @@ EXPECTED["cdc-opioids-2022"] = [
     ]
 ]  # fmt: skip
 EXPECTED["uspstf-ckd-screening-2012"] = [
-    ("screening for chronic kidney disease", "I statement", "insufficient evidence"),
+    # The abstract's "Recommendation: ..." and the statement's own paragraph are one
+    # recommendation; the abstract abbreviates the condition.
+    ("balance of benefits and harms of routine screening for", "I statement", "insufficient evidence"),
 ]
 
 METADATA = {

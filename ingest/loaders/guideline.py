@@ -19,7 +19,7 @@ import bisect
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
@@ -303,25 +303,24 @@ def _sentences(text: str) -> int:
     return len(re.findall(r"[.!?](?:\s+[A-Z(]|$)", text))
 
 
-# A statement's own label opening its first line: "RECOMMENDATION 2: The clinician should ...",
-# "Recommendation 4. Non-invasive testing ...", "Statement 3.1: ...".
-_OPENER_RE = re.compile(
-    r"^(?:recommendation|statement)\s+(?P<num>\d{1,3}(?:\.\d{1,3})*[a-z]?)\s*[:.]\s+(?=\S)", re.I
-)
 _LEADING_YEAR_RE = re.compile(r"^(?:(?:New|Updated),?\s+)?(?:19|20)\d{2}\s+(?=[A-Z])")
 
 
-def _statement_text(lines: list[str]) -> tuple[str, str | None]:
+def _statement_text(lines: list[str], reg: Registry, grade: Grade) -> tuple[str, str | None, Grade]:
+    """A statement's words and number, from its lines: after its list number, or after its own
+    label ("RECOMMENDATION 3: ...", `Registry.opened`), whose kind the grade then takes where the
+    grade's system does not say one (an "Evidence statement: ..." closed by "Category A")."""
     text = _LEADING_YEAR_RE.sub("", " ".join(" ".join(lines).split()))
     number = None
     if match := _LIST_ITEM_RE.match(text):
         number = match.group("num") or match.group("deep")
         text = text[match.end() :]
-    elif match := _OPENER_RE.match(text):
-        number = match.group("num")
-        text = text[match.end() :]
+    if opened := reg.opened(text):
+        kind, number, text = opened[0], opened[1] or number, opened[2]
+        if grade.kind == "recommendation" and kind != grade.kind:
+            grade = replace(grade, kind=kind)
     text = _FOOTNOTE_MARK_RE.sub("", text).strip()
-    return text, number
+    return text, number, grade
 
 
 def _find_after(
@@ -361,7 +360,7 @@ def _find_after(
         collected: list[str] = [head] if head.strip() else []
         start = first
         j = first - 1
-        if collected and _OPENER_RE.match(lines[first].text):
+        if collected and reg.opens(lines[first].text):
             j = -1  # its first line opens it: "RECOMMENDATION 3: ..."
         # A statement that shares a line with an earlier grade starts after that grade.
         if found and found[-1].end - 1 == first:
@@ -384,7 +383,7 @@ def _find_after(
                 break
             collected = candidate
             start = j
-            if _OPENER_RE.match(text):
+            if reg.opens(text):
                 break
             if _LIST_ITEM_RE.match(text) or _NUMBERED_RE.match(text):
                 above = lines[j - 1].text if j - 1 >= previous_end else ""
@@ -399,7 +398,7 @@ def _find_after(
             j -= 1
         if not collected:
             continue
-        statement, number = _statement_text(collected)
+        statement, number, grade = _statement_text(collected, reg, grade)
         statement = _from_sentence_start(statement)
         if len(statement) < 25 or not re.search(r"[a-z]{3}", statement):
             continue
@@ -446,7 +445,7 @@ def _numbered_under(line: str, above: str) -> bool:
 
 
 def _find_before(
-    lines: list[Line], line_grades: dict[int, Grade], before: set[int]
+    lines: list[Line], reg: Registry, line_grades: dict[int, Grade], before: set[int]
 ) -> list[Extracted]:
     """Grades printed on their own line before the statement (and good practice statements)."""
     found: list[Extracted] = []
@@ -455,7 +454,6 @@ def _find_before(
         if i not in before:
             i += 1
             continue
-        grade = line_grades[i]
         j = i + 1
         heading = None
         while j < len(lines) and (
@@ -495,7 +493,7 @@ def _find_before(
                 nxt = lines[k].text
                 if _STOP_AFTER_RE.match(nxt) or k in line_grades:
                     break
-        statement, number = _statement_text(body)
+        statement, number, grade = _statement_text(body, reg, line_grades[i])
         if len(statement) >= 25 and not _CAPTION_RE.match(statement):
             found.append(Extracted(i, k, lines[i].page, statement, grade, number, heading or None))
             i = k
@@ -734,7 +732,7 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
     before, after = _line_layout(lines, line_grades)
     document_text = "\n".join(line.text for line in lines)
     graded = sorted(
-        _find_after(lines, reg, line_grades, after) + _find_before(lines, line_grades, before),
+        _find_after(lines, reg, line_grades, after) + _find_before(lines, reg, line_grades, before),
         key=lambda e: e.start,
     )
     out: list[Extracted] = []
