@@ -628,9 +628,7 @@ def test_a_label_inside_the_prose_opens_its_statement_and_says_its_kind() -> Non
 
 
 STATEMENT_LABEL_REGISTRY = (
-    "statement_labels:\n"
-    "  - {label: 'practice\\s+advice', kind: good-practice}\n"
-    "systems: []\n"
+    "statement_labels:\n  - {label: 'practice\\s+advice', kind: good-practice}\nsystems: []\n"
 )
 
 

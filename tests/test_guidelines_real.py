@@ -520,7 +520,11 @@ EXPECTED["cdc-opioids-2022"] = [
 EXPECTED["uspstf-ckd-screening-2012"] = [
     # The abstract's "Recommendation: ..." and the statement's own paragraph are one
     # recommendation; the abstract abbreviates the condition.
-    ("balance of benefits and harms of routine screening for", "I statement", "insufficient evidence"),
+    (
+        "balance of benefits and harms of routine screening for",
+        "I statement",
+        "insufficient evidence",
+    ),
 ]
 
 METADATA = {
