@@ -249,13 +249,17 @@ def select_units(
     ]
     chosen: list[Unit] = list(exclude)
     picked: list[Unit] = []
+    # Relevance relative to the best unit, on the scale of the redundancy (a cosine): where every
+    # unit is unlikely to hold the answer, raw probabilities would let the least similar unit,
+    # whatever its subject, win.
+    top = max((u.score for u in [*pool, *chosen]), default=1.0) or 1.0
     while pool and len(picked) < k:
 
         def gain(unit: Unit) -> float:
             if not chosen:
                 return unit.score
             redundancy = max(float(unit.vector @ c.vector) for c in chosen)  # type: ignore[operator]
-            return lam * unit.score - (1 - lam) * redundancy
+            return lam * unit.score / top - (1 - lam) * redundancy
 
         best = max(pool, key=gain)
         pool.remove(best)

@@ -63,6 +63,17 @@ def test_mmr_says_nothing_twice_and_each_source_keeps_its_order():
     assert ordered == [a1, a3]  # reading order, not score order
 
 
+def test_mmr_weighs_relevance_relative_to_the_best_unit_when_every_unit_is_unlikely():
+    """Where no unit is likely to hold the answer (probabilities of a few hundredths), the unit
+    three times as relevant as another still wins over it, though it is more like the summary:
+    relevance is weighed on the redundancy's scale, not in raw probability."""
+    summary = _unit("a", 0, 0, "Oral iron is poorly absorbed above a ferritin of 75.", 0.10, [1, 0])
+    threshold = _unit("a", 1, 0, "Give iron when ferritin is 75 or lower.", 0.09, [0.8, 0.6])
+    aside = _unit("a", 2, 0, "Seven specialists wrote the guideline.", 0.03, [0, 1])
+    scored = _scored([summary, threshold, aside])
+    assert select_units(scored, k=1, exclude=[summary]) == [threshold]
+
+
 def test_only_documents_close_to_the_best_are_the_answers_subject():
     units = [
         _unit("best", 0, 0, "An answer sentence here.", 0.9, [1, 0]),
