@@ -1,15 +1,13 @@
 """Hybrid retrieval: BM25 and dense candidates, fused.
 
-Reciprocal rank fusion (RRF, the default) needs no score calibration between retrievers, which
-matters because BM25 scores are unbounded and corpus-dependent. ``fusion="score"`` adds the
-chunk's cosine to `lexical_weight` times its BM25 score over the query's best BM25 score, which
-keeps how much better one hit matches than the next (ranks lose that): +1.4 points R@1 on
-MedQuAD, +0.3 on PubMedQA (docs/benchmarks.md), but the answerer's recommendation selection is
-tuned on RRF's order, so it is opt-in. There a lexical-only candidate gets its exact stored
-cosine and a dense-only one a BM25 of 0. After fusion: superseded documents are down-weighted
-(kept, so an outdated recommendation can still be flagged), optional filters applied, and a
-per-document cap keeps one long document from filling every slot. Ties break on chunk id: same
-query, same order.
+Score fusion (the default) adds the chunk's cosine to `lexical_weight` times its BM25 score over
+the query's best BM25 score: it keeps how much better one hit matches than the next, which ranks
+lose (+1.4 points R@1 on MedQuAD, +0.3 on PubMedQA, docs/benchmarks.md; the right document cited
+more often on a mixed library, docs/answering.md). A lexical-only candidate gets its exact stored
+cosine and a dense-only one a BM25 of 0. Reciprocal rank fusion (``fusion="rrf"``) needs no score
+at all. After fusion: superseded documents are down-weighted (kept, so an outdated
+recommendation can still be flagged), optional filters applied, and a per-document cap keeps
+one long document from filling every slot. Ties break on chunk id: same query, same order.
 """
 
 from __future__ import annotations

@@ -109,10 +109,10 @@ class RetrievalSettings(_Section):
     candidates: int = Field(default=40, ge=1, description="Per-retriever candidates fused by RRF.")
     rrf_k: int = Field(default=60, ge=1)
     fusion: Literal["rrf", "score"] = Field(
-        default="rrf",
-        description="Hybrid fusion: reciprocal rank fusion (rrf), or cosine + lexical_weight x "
-        "BM25/best BM25 (score: better retrieval, docs/benchmarks.md, but the answerer's "
-        "recommendation selection is tuned on rrf's order).",
+        default="score",
+        description="Hybrid fusion: cosine + lexical_weight x BM25/best BM25 (score), which keeps "
+        "how much better one hit matches than the next, or reciprocal rank fusion (rrf). Score "
+        "fusion cites the right document more often on a mixed library (docs/answering.md).",
     )
     lexical_weight: float = Field(
         default=0.2, ge=0, description="BM25's weight in score fusion (its best hit counts 1)."
