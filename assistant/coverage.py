@@ -146,18 +146,27 @@ TITLE_RANKS = 1
 def _names_title(u: Understanding, passages: Sequence[Passage], profile: CorpusProfile) -> bool:
     """The question names the whole title of a best-retrieved source ("do migraines go away
     with age" of a page titled "Migraine"; a patient group's words in the title, as in
-    "Childhood ...", need not be named): it is about that source's subject, whatever else its
-    words say."""
+    "Childhood ...", need not be named), or one whole subject of a title that joins several
+    ("diverticulitis" of "Diverticulosis and Diverticulitis"): it is about that source's
+    subject, whatever else its words say."""
     asked = set(content_words(u.asking))
     if _SUBTYPE.search(u.asking):
         return False  # "X 2, renal", "X type B": a subtype, which a page on X need not cover
     for passage in passages:
         name = passage.chunk.document.title
         group = set(content_words(" ".join(profile.population_words(name))))
-        title = [w for w in content_words(name) if w not in _SUBJECT_STOP and w not in group]
-        if title and len(title) <= 4 and all(word_found(w, asked) for w in title):
-            return True
+        # A research article's title states a finding, whose parts name no subject of it.
+        research = passage.chunk.document.doc_type is DocType.research
+        for part in [name] if research else _TITLE_PARTS.split(name):
+            title = [w for w in content_words(part) if w not in _SUBJECT_STOP and w not in group]
+            if title and len(title) <= 4 and all(word_found(w, asked) for w in title):
+                return True
     return False
+
+
+# Where a topic's title joins subjects: "X and Y", "X & Y" (a comma inverts one name more
+# often than it joins two: "Lymphoma, Non-Hodgkin").
+_TITLE_PARTS = re.compile(r"\s+(?:and|&)\s+", re.I)
 
 
 _SUBTYPE = re.compile(

@@ -22,7 +22,7 @@ from rapidfuzz.distance import Levenshtein
 
 from assistant.lexicon import STOPWORDS, Lexicon, fold, tokenize
 from ingest.loaders.metadata import ORG_RE
-from ingest.types import Chunk, DocumentRef
+from ingest.types import Chunk, DocType, DocumentRef
 
 # Lexicon types that can single out a patient group in a recommendation's population field
 # ("children with ...", "... after a kidney transplant", "... with kidney failure").
@@ -84,6 +84,9 @@ class CorpusProfile:
     title_words: tuple[str, ...] = ()
     #: abbreviations the documents define ("rheumatoid arthritis (RA)") -> long form
     abbreviations: dict[str, str] = field(default_factory=dict)
+    #: the initials of a document title -> that title ("EEE" -> "Eastern Equine Encephalitis"),
+    #: where no other title has the same initials
+    initialisms: dict[str, str] = field(default_factory=dict)
     #: text -> every lexicon name in it (the same passages are read by several steps)
     _spans: dict[str, list[tuple[int, str, str]]] = field(
         default_factory=dict, repr=False, compare=False
@@ -153,6 +156,10 @@ class CorpusProfile:
             heading_words.update(words)
         profile.about = about
         profile.heading_words = heading_words
+        # A research article's title states a finding; a topic is named by the other kinds.
+        profile.initialisms = _initialisms(
+            doc.title for doc in documents.values() if doc.doc_type is not DocType.research
+        )
         profile.title_words = tuple(sorted(surface))
         profile._read_groups(recommendations)
         subjects: Counter[str] = Counter()
@@ -466,12 +473,17 @@ class CorpusProfile:
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None
     ) -> tuple[str, str] | None:
         """(long form, where it comes from) for an abbreviation: as the indexed documents define
-        it, else the meaning of a medical abbreviation list whose words the titles and headings
-        of this corpus use (so 'RA' reads as rheumatoid arthritis, not right atrium)."""
+        it, else the one indexed title whose initials it is ("EEE" of a page titled "Eastern
+        Equine Encephalitis"), else the meaning of a medical abbreviation list whose words the
+        titles and headings of this corpus use (so 'RA' reads as rheumatoid arthritis, not
+        right atrium)."""
         key = abbreviation.rstrip("s") if abbreviation.endswith("s") else abbreviation
         for candidate in (abbreviation, key):
             if candidate in self.abbreviations:
                 return self.abbreviations[candidate], "as the indexed sources define it"
+        for candidate in (abbreviation, key):
+            if candidate in self.initialisms:
+                return self.initialisms[candidate].lower(), "the indexed title it abbreviates"
         meanings = _listed_meanings(abbreviation) or _listed_meanings(key)
         scored = []
         for meaning in meanings:
@@ -526,6 +538,25 @@ _NEGATED = re.compile(
     r"[\w-]+(?:\s+[\w-]+)?",
     re.I,
 )
+
+
+_TITLE_WORD = re.compile(r"[A-Za-z][a-z]*")
+_MINOR_WORDS = frozenset({"of", "the", "and", "in", "on", "for", "with", "to", "a", "an", "or"})
+
+
+def _initialisms(titles: Iterable[str]) -> dict[str, str]:
+    """Each title of three to six words by the initials of its words (minor words left out, as
+    "ITP" leaves out the "of"); initials two titles share are no one's. Two letters are left to
+    the abbreviation list: too many things are "ED"."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for title in titles:
+        tokens = [w for w in _TITLE_WORD.findall(title) if w != "s"]  # "Still's" -> "Still"
+        if any(len(w) == 1 for w in tokens):
+            continue  # letters are the title's own initials ("G E R D"), not words to take
+        words = [w for w in tokens if w.lower() not in _MINOR_WORDS]
+        if 3 <= len(words) <= 6 and len(title) <= 80:
+            found["".join(w[0] for w in words).upper()].add(" ".join(words))
+    return {key: next(iter(names)) for key, names in found.items() if len(names) == 1}
 
 
 def _without_negated(text: str) -> str:

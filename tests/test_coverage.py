@@ -75,6 +75,50 @@ def test_a_patient_groups_word_in_the_title_need_not_be_named(tmp_path_factory, 
     assert not answer.abstained, answer.abstention_reason
 
 
+_PAGE = (
+    "---\nid: {id}\ntitle: {title}\norganization: An eye clinic\nurl: https://example.org/{id}\n"
+    "year: 2024\nstatus: current\ndoc_type: patient-info\n---\n\n"
+    "# {title}\n\n{body}\n"
+)
+# Patient pages: a page's title names its topic (a research article's states a finding).
+JOINED = {
+    "stye-chalazion.md": _PAGE.format(
+        id="stye-chalazion",
+        title="Stye and Chalazion",
+        body="## Treatment\n\nWarm compresses held on the lid for ten minutes, four times a "
+        "day, help the lump drain.",
+    ),
+    "angle-closure.md": _PAGE.format(
+        id="angle-closure",
+        title="Acute Angle Closure Glaucoma",
+        body="## Symptoms\n\nSudden severe eye pain, a red eye, blurred vision with halos "
+        "around lights, headache and vomiting.",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def joined(tmp_path_factory, embedder) -> Assistant:
+    return library_of(JOINED, tmp_path_factory, embedder, lexicon=False)
+
+
+@pytest.mark.integration
+def test_a_title_that_joins_two_subjects_covers_each(joined):
+    # "Stye and Chalazion" is about a chalazion; the question's other words ask something of it.
+    answer = joined.ask("chalazion lump home remedy compress")
+    assert not answer.abstained, answer.abstention_reason
+    assert answer.references[0].document.id.startswith("stye-chalazion")
+
+
+@pytest.mark.integration
+def test_an_abbreviation_of_an_indexed_title_is_read_as_that_title(joined):
+    answer = joined.ask("AACG warning signs?")
+    assert not answer.abstained, answer.abstention_reason
+    assert "acute angle closure glaucoma" in answer.standalone_query.lower()
+    # The answer says how the abbreviation was read, and from what.
+    assert "the indexed title it abbreviates" in to_text(answer)
+
+
 @pytest.mark.integration
 def test_a_page_on_one_member_does_not_cover_the_class(library):
     # "Eyelid disorders" asks about a class of conditions; the cyst page is about one of them.
