@@ -473,17 +473,15 @@ class CorpusProfile:
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None
     ) -> tuple[str, str] | None:
         """(long form, where it comes from) for an abbreviation: as the indexed documents define
-        it, else the one indexed title whose initials it is ("EEE" of a page titled "Eastern
-        Equine Encephalitis"), else the meaning of a medical abbreviation list whose words the
-        titles and headings of this corpus use (so 'RA' reads as rheumatoid arthritis, not
-        right atrium)."""
+        it, else the meaning of a medical abbreviation list whose words the titles and headings
+        of this corpus use (so 'RA' reads as rheumatoid arthritis, not right atrium), else the
+        one indexed title whose initials it is ("EEE" of a page titled "Eastern Equine
+        Encephalitis"). Initials come last: "CHF" is congestive heart failure even where a page
+        is titled "Congenital Hepatic Fibrosis"."""
         key = abbreviation.rstrip("s") if abbreviation.endswith("s") else abbreviation
         for candidate in (abbreviation, key):
             if candidate in self.abbreviations:
                 return self.abbreviations[candidate], "as the indexed sources define it"
-        for candidate in (abbreviation, key):
-            if candidate in self.initialisms:
-                return self.initialisms[candidate].lower(), "the indexed title it abbreviates"
         meanings = _listed_meanings(abbreviation) or _listed_meanings(key)
         scored = []
         for meaning in meanings:
@@ -501,6 +499,9 @@ class CorpusProfile:
                     else "a meaning of this abbreviation the indexed text uses"
                 )
                 return (meaning if meaning.isupper() else meaning.lower()), how
+        for candidate in (abbreviation, key):
+            if candidate in self.initialisms:
+                return self.initialisms[candidate].lower(), "the indexed title it abbreviates"
         return None
 
     def correct(self, word: str) -> str | None:

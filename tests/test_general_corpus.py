@@ -348,3 +348,32 @@ def test_a_credit_line_naming_only_an_organization_is_not_quoted():
         "Stretching the legs before bed can ease the urge to move them.",
         "The Alpine Society recommends regular sleep hours for people with the condition.",
     ]
+
+
+def test_a_titles_initials_are_read_only_where_nothing_else_reads_the_abbreviation():
+    from assistant.profile import CorpusProfile
+    from ingest.types import DocType
+
+    titles = {
+        "chf": "Congenital Hepatic Fibrosis",
+        "hf": "Heart Failure",
+        "eee": "Eastern Equine Encephalitis",
+        "study": "Mosquito control cuts equine encephalitis",  # a research finding, no topic
+    }
+    docs = {
+        doc_id: DocumentRef(
+            id=doc_id,
+            title=title,
+            doc_type=DocType.research if doc_id == "study" else DocType.patient_info,
+        )
+        for doc_id, title in titles.items()
+    }
+    profile = CorpusProfile.build(None, docs)
+    assert profile.expand("EEE") == (
+        "eastern equine encephalitis",
+        "the indexed title it abbreviates",
+    )
+    # The abbreviation list's reading, whose words the titles use, comes before a title's
+    # initials; a research article's title lends none.
+    assert profile.expand("CHF")[0] == "congestive heart failure"  # type: ignore[index]
+    assert profile.expand("MCCEE") is None
