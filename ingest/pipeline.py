@@ -46,7 +46,7 @@ from ingest.vectors import drop_embedded
 # Bump when Chunk / DocumentRef fields, chunking rules or what a loader extracts (metadata,
 # recommendations, grades) change: the next ingest reads every file again and re-chunks, so an
 # index built by an earlier version does not keep its extraction.
-CHUNK_FORMAT = "7"  # 7: statements open at their own label; 6: sentence starts, "on behalf of"
+CHUNK_FORMAT = "8"  # 8: numbered titles under headings; 7: statements open at their own label
 
 
 class Progress(Protocol):

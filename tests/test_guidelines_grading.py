@@ -258,6 +258,45 @@ def test_reference_lists_are_not_content() -> None:
     assert "et al" not in text and "doi.org" not in text
 
 
+def test_a_table_of_contents_is_not_content_and_a_scoring_table_is() -> None:
+    contents = [
+        "Contents",
+        "1 Introduction 1",
+        "1.1 The need for a guideline 1",
+        "2 Planning and decision making ........ 4",
+        "2.1 Anticipatory care plans 4",
+        "3 Recognition of clinical deterioration 6",
+        "4 Early warning scores 8",
+    ]
+    scores = [
+        "Procedure Score",
+        "Omentectomy 1",
+        "Pelvic lymphadenectomy 1",
+        "Para-aortic lymphadenectomy 1",
+        "Pelvic peritoneum stripping 1",
+        "Large bowel resection 2",
+    ]
+    prose = "Early warning scores help staff notice a patient who is getting worse."
+    pages = [(2, contents), (3, [prose]), *[(n, [f"Page {n} says this."]) for n in range(4, 9)]]
+    text = to_markdown(clean_pages([*pages, (9, scores)])).markdown
+    assert "Anticipatory care plans" not in text and "Contents" not in text
+    assert prose in text
+    # Scores that barely move are a table's values, not pages.
+    assert "Pelvic lymphadenectomy 1" in text
+
+
+def test_numbered_titles_under_a_heading_are_headings() -> None:
+    lines = clean_pages(
+        [(1, ["The previous section ends here.", "3 Recommendations",
+              "3.1 Blood pressure threshold for initiation of treatment",
+              "1. RECOMMENDATION ON BLOOD PRESSURE THRESHOLD",
+              "Drug treatment starts at a confirmed systolic pressure of 140 mmHg or more."])]
+    )  # fmt: skip
+    text = to_markdown(lines).markdown
+    assert "## 3.1 Blood pressure threshold for initiation of treatment" in text
+    assert "## 1. RECOMMENDATION ON BLOOD PRESSURE THRESHOLD" in text
+
+
 def test_bsh_grade_codes_and_glyph_name_bullets() -> None:
     recs = _recs(
         "Recommendations\n"

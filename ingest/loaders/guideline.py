@@ -147,7 +147,8 @@ def clean_pages(pages: list[tuple[int, list[str]]]) -> list[Line]:
                 continue
             kept.append(spacer.fix(drop_duplicate_phrases(line)))
         out.extend(Line(number, line) for line in join_hyphenated(kept, vocabulary))
-    return drop_reference_lists(out)
+    last_page = max((number for number, _ in pages), default=0)
+    return drop_contents(drop_reference_lists(out), last_page)
 
 
 class _Spacer:
@@ -275,6 +276,48 @@ def drop_reference_lists(lines: list[Line]) -> list[Line]:
     for i, line in enumerate(lines):
         if _REFERENCES_HEADING_RE.match(line.text) and any(drop[i + 1 : i + 4]):
             drop[i] = True
+    return [line for line, dropped in zip(lines, drop, strict=True) if not dropped]
+
+
+# A line of a table of contents: an entry's words (after its section number, if any), then
+# (after spaces or leader dots) the page it starts on.
+_CONTENTS_LINE_RE = re.compile(
+    r"^(?:\d{1,2}(?:\.\d{1,2}){0,3}\.?\s+)?\D.*[A-Za-z)][\s.…]+(\d{1,3})$"
+)
+_CONTENTS_HEADING_RE = re.compile(r"^(?:table of )?contents$", re.I)
+_MIN_ENTRIES = 5  # entries in a row (a wrapped entry's lines between) that make a contents list
+
+
+def drop_contents(lines: list[Line], pages: int) -> list[Line]:
+    """A table of contents lists this document's sections by page, never says what they say.
+    It is five or more entries in a row (at most two wrapped lines between two of them) whose
+    pages never go back, never pass the document's last page, and move on at least every
+    other entry (a scoring table's 1, 1, 1, 1, 3 does not); its "Contents" heading goes with
+    it."""
+    drop = [False] * len(lines)
+    entries = [
+        (i, int(m.group(1)))
+        for i, line in enumerate(lines)
+        if len(line.text.split()) >= 2 and (m := _CONTENTS_LINE_RE.match(line.text))
+    ]
+    run: list[tuple[int, int]] = []
+
+    def close() -> None:
+        distinct = len({page for _, page in run})
+        if len(run) >= _MIN_ENTRIES and distinct >= max(3, len(run) // 2):
+            for k in range(run[0][0], run[-1][0] + 1):
+                drop[k] = True
+            first = run[0][0]
+            if first > 0 and _CONTENTS_HEADING_RE.match(lines[first - 1].text):
+                drop[first - 1] = True
+
+    for i, page in entries:
+        if run and (i - run[-1][0] > 3 or page < run[-1][1] or page > pages + 10):
+            close()
+            run = []
+        if page <= pages + 10:
+            run.append((i, page))
+    close()
     return [line for line, dropped in zip(lines, drop, strict=True) if not dropped]
 
 
@@ -942,15 +985,25 @@ def table_recommendations(header: list[str], rows: list[list[str]]) -> list[str]
 _QUESTION_HEADING_RE = re.compile(r"^[A-Z][^.!]{8,150}\?$")
 
 
-def _is_heading(lines: list[Line], i: int) -> bool:
+# "3.1 Blood pressure threshold ...", "2 Methods": a section number, then a capitalised word.
+_SECTION_TITLE_RE = re.compile(r"^\d{1,2}(?:\.\d{1,2}){0,3}\.?\s+[A-Z][a-z]")
+
+
+def _is_heading(lines: list[Line], i: int, after_heading: bool = False) -> bool:
+    """`after_heading`: the line above is a heading. A numbered section's title or a line in
+    capitals under it starts a block too ("3 Recommendations" over "3.1 Blood pressure
+    threshold ..." over "1. RECOMMENDATION ON ..."); other short lines under it do not."""
     text = lines[i].text
     prev = lines[i - 1].text if i > 0 and lines[i - 1].page == lines[i].page else ""
     following = lines[i + 1].text if i + 1 < len(lines) else ""
-    starts_block = not prev or bool(_SENTENCE_END_RE.search(prev)) or prev.startswith("#")
+    titled = after_heading and bool(_SECTION_TITLE_RE.match(text) or _caps_heading(text))
+    starts_block = not prev or bool(_SENTENCE_END_RE.search(prev)) or prev.startswith("#") or titled
     if _QUESTION_HEADING_RE.match(text) and len(text.split()) <= 20 and starts_block:
         return True
     if not starts_block or len(text.split()) > 12 or len(text) < 3:
         return False
+    if titled and not _SENTENCE_END_RE.search(text):
+        return True  # a numbered title reads as a list item to `_heading_like`
     if sum(ch.isdigit() for ch in text) > len(text) / 3 or not re.search(r"[A-Za-z]{3}", text):
         return False
     if text[:1].islower() or text.startswith(("(", "- ")):
@@ -977,6 +1030,7 @@ def to_markdown(
         if item.grade is not UNGRADED:
             result.scales[item.grade.scale] += 1
     required = _certainty_required(result.scales)
+    after_heading = False
 
     def close_page() -> None:
         for item in tables.pop(page, []) if page is not None else []:
@@ -994,8 +1048,11 @@ def to_markdown(
             if item.tail:
                 parts.append(item.tail)
             i = item.end
+            after_heading = True  # a block ended: a numbered title after it starts the next
             continue
-        if _is_heading(lines, i):
+        heading = _is_heading(lines, i, after_heading)
+        after_heading = heading
+        if heading:
             parts.append(f"\n## {line.text.rstrip(':')}\n")
         elif _LIST_ITEM_RE.match(line.text):
             parts.append("\n" + line.text if not line.text.startswith("- ") else line.text)
