@@ -436,7 +436,16 @@ def compose_offline(u: Understanding, evidence: Evidence, sources: Sources) -> D
         # A recommendation on exactly what was asked answers it first.
         lead = recommendation_sentence(evidence.recommendation_lead, book)
         summary = [lead.model_copy(update={"kind": SentenceKind.summary})]
-        points = [quote_sentence(q, book, _kind_of(q)) for q in quoted]
+        # The first screen keeps its length: what the recommendation leaves room for.
+        room = sources.options.first_screen_words - len(" ".join([lead.text, *lead.items]).split())
+        shown: list[Quote] = []
+        for q in quoted:
+            size = len(q.full_text.split())
+            if size <= room:
+                shown.append(q)
+                room -= size
+        more = [q for q in quoted if q not in shown] + more
+        points = [quote_sentence(q, book, _kind_of(q)) for q in shown]
     elif evidence.summary is not None:
         summary = [quote_sentence(evidence.summary, book, SentenceKind.summary)]
         points = [quote_sentence(q, book, _kind_of(q)) for q in evidence.key_points]

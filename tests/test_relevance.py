@@ -425,3 +425,17 @@ def test_the_recommendation_retrieved_for_exactly_what_was_asked_leads_the_answe
     assert not answer.abstained, answer.abstention_reason
     summary = next(s for s in answer.sections if s.key == "summary").sentences[0].text
     assert "children without HIV" in summary and "stool" in summary
+
+
+@pytest.mark.integration
+def test_a_leading_recommendation_leaves_the_first_screen_its_length(tmp_path_factory, embedder):
+    assistant = library_of(LUNG_GUIDELINE, tmp_path_factory, embedder, lexicon=False)
+    assistant.sources.options.first_screen_words = 40
+    answer = assistant.ask("Which samples should be tested for lung fluke in children without HIV?")
+    screen = [s for section in answer.first_screen() for s in section.sentences]
+    words = sum(len(" ".join([s.text, *s.items]).split()) for s in screen)
+    assert "children without HIV" in screen[0].text
+    assert words <= 40, [s.text for s in screen]
+    # What the recommendation left no room for is under More from the sources, not lost.
+    folded = " ".join(s.text for section in answer.folded_sections() for s in section.sentences)
+    assert "cannot cough up sputum" in folded
