@@ -695,3 +695,14 @@ def test_a_statement_label_of_an_unknown_kind_is_named(tmp_path) -> None:
     extra.write_text(STATEMENT_LABEL_REGISTRY.replace("good-practice", "advice"))
     with pytest.raises(RegistryError, match=r"labels\.yaml: statement_labels\[0\]: kind 'advice'"):
         Registry.from_files(REGISTRY_PATH, extra)
+
+
+def test_a_numbered_title_naming_a_use_is_not_a_directive() -> None:
+    recs = _recs(
+        "1.1.1 Offer a blood test to adults with fatigue that lasts a month.\n"
+        "1.1.2 Consider oral iron for adults with a low ferritin.\n"
+        "1.2.1 Concurrent use of tests in children without HIV\n"
+        "or with unknown HIV status\n"
+        "1.2.2 Use a rapid molecular test for children with a cough that lasts weeks.\n"
+    )
+    assert [r.id for r in recs] == ["1.1.1", "1.1.2", "1.2.2"]

@@ -572,9 +572,12 @@ def _line_layout(lines: list[Line], line_grades: dict[int, Grade]) -> tuple[set[
     return headers | set(strength_lines), set()
 
 
+# "Use" directs only where it opens a sentence or clause ("Use X for Y"); elsewhere it is mostly
+# the noun ("Concurrent use of tests in children", a section's title).
 DIRECTIVE_RE = re.compile(
     r"\b(?:should|must|shall|recommend(?:s|ed)?|suggest(?:s|ed)?|offer|consider|advised?|"
-    r"indicated|(?:is|are)\s+(?:preferred|appropriate|not\s+appropriate)|avoid|use)\b",
+    r"indicated|(?:is|are)\s+(?:preferred|appropriate|not\s+appropriate)|avoid)\b"
+    r"|(?:^|[.;:]\s+)use\b",
     re.I,
 )
 
