@@ -46,7 +46,7 @@ from ingest.vectors import drop_embedded
 # Bump when Chunk / DocumentRef fields, chunking rules or what a loader extracts (metadata,
 # recommendations, grades) change: the next ingest reads every file again and re-chunks, so an
 # index built by an earlier version does not keep its extraction.
-CHUNK_FORMAT = "8"  # 8: contents dropped, numbered titles as headings; 7: statement labels
+CHUNK_FORMAT = "9"  # 9: labels placed by the layout count; 8: contents dropped; 7: statement labels
 
 
 class Progress(Protocol):

@@ -706,3 +706,49 @@ def test_a_numbered_title_naming_a_use_is_not_a_directive() -> None:
         "1.2.2 Use a rapid molecular test for children with a cough that lasts weeks.\n"
     )
     assert [r.id for r in recs] == ["1.1.1", "1.1.2", "1.2.2"]
+
+
+def test_a_good_practice_label_closes_its_statement_where_the_documents_grades_do() -> None:
+    # A summary table whose grade column prints after each statement, a best-practice label
+    # included: the label closes the statement above it, as the strength lines do.
+    recs = _recs(
+        "1. In adults with the condition, take a history and examine the feet at least\n"
+        "once a year.\n"
+        "Strong Low\n"
+        "2. In adults without an ulcer who need surgery on the foot, the arterial supply\n"
+        "should be assessed first.\n"
+        "Best Practice Statement\n"
+        "3. In adults with an ulcer, consider measuring the toe pressure to judge healing.\n"
+        "Conditional Low\n"
+        "4. In adults with an infected ulcer, urgently consult a vascular specialist.\n"
+        "Best Practice Statement\n"
+        "5. In adults with an ulcer, consider a classification system to estimate risk.\n"
+        "Conditional Moderate"
+    )
+    rec, practice = RecommendationKind.recommendation, RecommendationKind.good_practice
+    assert [(r.statement[:30], r.kind, r.strength) for r in recs] == [
+        ("In adults with the condition, ", rec, "Strong"),
+        ("In adults without an ulcer who", practice, "Best practice statement"),
+        ("In adults with an ulcer, consi", rec, "Conditional"),
+        ("In adults with an infected ulc", practice, "Best practice statement"),
+        ("In adults with an ulcer, consi", rec, "Conditional"),
+    ]
+
+
+def test_a_range_that_wraps_onto_a_new_line_stays_in_its_statement() -> None:
+    # "0.9 - 1.3" and "0.70;" open printed lines, yet are neither section numbers nor headings.
+    recs = _recs(
+        "4. In adults with an ulcer, evaluate the pedal waveforms with the ankle brachial\n"
+        "index to identify arterial disease.\n"
+        "No single test is optimal, and no value excludes the disease. However, it is less\n"
+        "likely in the presence of an index of\n"
+        "0.9 - 1.3; a toe index above\n"
+        "0.70; and biphasic pedal waveforms.\n"
+        "Strong Low\n"
+        "5. In adults with an ulcer, consider measuring the toe pressure to judge healing.\n"
+        "Conditional Low"
+    )
+    assert [r.statement[:30] for r in recs] == [
+        "In adults with an ulcer, evalu",
+        "In adults with an ulcer, consi",
+    ]

@@ -57,7 +57,7 @@ _YEAR_ONLY_RE = re.compile(r"^(?:new,?\s+)?(?:19|20)\d{2}$", re.I)
 _FOOTNOTE_MARK_RE = re.compile(
     r"(?<=[.)])[a-e](?=\s|$)|(?<=[a-z]{4}ing)[a-e](?= )|(?<=[a-z)][.)])\s?[a-z]{1,2}$"
 )
-_NUMBERED_RE = re.compile(r"^\d{1,2}(?:\.\d{1,3}){1,3}\s+\S")
+_NUMBERED_RE = re.compile(r"^\d{1,2}(?:\.\d{1,3}){1,3}\s+[A-Z(\[]")  # "0.9 e 1.3" is a range
 _DEEP_NUMBER_RE = re.compile(r"^(?P<num>\d{1,2}\.\d{1,2}\.\d{1,3})\s+(?=[A-Z])")
 _ANY_NUMBER_RE = re.compile(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,3})?\s")
 _MAX_STATEMENT_SENTENCES = 6
@@ -333,7 +333,12 @@ def _heading_like(line: str, next_text: str) -> bool:
         return False
     if len(line) > 100:
         return False
-    return not next_text or next_text[:1].isupper() or next_text[:1].isdigit()
+    # A number that starts a line starts something new only where a space follows it ("2.1
+    # Scope", "2025 update"); "0.70; and ..." goes on with the sentence above.
+    return not next_text or next_text[:1].isupper() or bool(_NUMBER_OPENS_RE.match(next_text))
+
+
+_NUMBER_OPENS_RE = re.compile(r"\d[\d.]*\)?\s")
 
 
 def _caps_heading(text: str) -> bool:
@@ -553,23 +558,28 @@ def _line_layout(lines: list[Line], line_grades: dict[int, Grade]) -> tuple[set[
     line is one statement (no 'Remarks', 'Evidence to decision' or the like in it); the
     document's majority decides for all its strength lines."""
     strength_lines = [i for i, g in sorted(line_grades.items()) if g.kind == "recommendation"]
-    headers = {i for i, g in line_grades.items() if g.kind != "recommendation"}
-    votes = 0
-    previous = -1
-    for i in strength_lines:
-        above = lines[i - 1].text if i > 0 else ""
-        stretch = [line.text for line in lines[previous + 1 : i]]
-        closes = (
-            bool(stretch)
-            and bool(_SENTENCE_END_RE.search(above))
-            and not any(_STOP_AFTER_RE.match(t) for t in stretch)
-            and (i - 1) not in line_grades
-        )
-        votes += 1 if closes else -1
-        previous = i
-    if votes > 0:
-        return headers, set(strength_lines)
-    return headers | set(strength_lines), set()
+    headers = sorted(i for i, g in line_grades.items() if g.kind != "recommendation")
+
+    def votes(kind_lines: list[int]) -> int:
+        total = 0
+        for i in kind_lines:
+            previous = max((k for k in line_grades if k < i), default=-1)
+            above = lines[i - 1].text if i > 0 else ""
+            stretch = [line.text for line in lines[previous + 1 : i]]
+            closes = (
+                bool(stretch)
+                and bool(_SENTENCE_END_RE.search(above))
+                and not any(_STOP_AFTER_RE.match(t) for t in stretch)
+                and (i - 1) not in line_grades
+            )
+            total += 1 if closes else -1
+        return total
+
+    if votes(strength_lines) > 0:
+        if votes(headers) > 0:
+            return set(), set(strength_lines) | set(headers)
+        return set(headers), set(strength_lines)
+    return set(headers) | set(strength_lines), set()
 
 
 # "Use" directs only where it opens a sentence or clause ("Use X for Y"); elsewhere it is mostly
