@@ -752,3 +752,18 @@ def test_a_range_that_wraps_onto_a_new_line_stays_in_its_statement() -> None:
         "In adults with an ulcer, evalu",
         "In adults with an ulcer, consi",
     ]
+
+
+def test_neighbouring_bullets_that_differ_in_one_drug_are_two_recommendations() -> None:
+    def bullet(drug: str) -> str:
+        return (
+            f"• The panel suggests the use of {drug} for the treatment of pain and/or fever in\n"
+            "patients with suspected or confirmed non-severe disease. [Conditional\n"
+            "recommendation, low certainty evidence]\n"
+        )
+
+    summary = "Recommendations summary\n" + bullet("drug one") + bullet("drug two")
+    chapter = "Pain and fever\nText on the evidence for pain relief.\n" + bullet("drug two")
+    recs = _recs(summary, chapter)
+    # The chapter's restatement of the second is still merged with it: two, not three.
+    assert [r.statement.split(" for ")[0][-8:] for r in recs] == ["drug one", "drug two"]

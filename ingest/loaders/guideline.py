@@ -766,6 +766,13 @@ def _same_grade(a: Extracted, b: Extracted) -> bool:
     return numbers_agree
 
 
+def _siblings(kept: Extracted, item: Extracted, previous: Extracted | None) -> bool:
+    """Two statements printed one after the other in the same list are two recommendations,
+    however alike their words ("the use of X ...", then "the use of Y ..."): a restatement is
+    printed elsewhere (a summary, then its chapter)."""
+    return kept is previous and item.start - kept.end <= 2
+
+
 def _key(statement: str) -> str:
     """Comparable form: citation numbers '(152)' and punctuation dropped."""
     text = re.sub(r"\(\d+(?:[–-]\d+)?(?:,\s*\d+(?:[–-]\d+)?)*\)", "", statement.lower())
@@ -818,6 +825,7 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
             item.statement = lead[1]
     seen: dict[str, Extracted] = {}
     words: dict[str, set[str]] = {}
+    previous: Extracted | None = None
     for item in out:
         key = _key(item.statement)
         mine = _words(item.statement)
@@ -826,10 +834,15 @@ def find_recommendations(lines: list[Line], reg: Registry | None = None) -> list
                 kept
                 for k, kept in seen.items()
                 if (min(len(k), len(key)) > 40 and (key.startswith(k) or k.startswith(key)))
-                or (_same_statement(mine, words[k]) and _same_grade(item, kept))
+                or (
+                    _same_statement(mine, words[k])
+                    and _same_grade(item, kept)
+                    and not _siblings(kept, item, previous)
+                )
             ),
             None,
         )
+        previous = item
         words.setdefault(key, mine)
         if first is not None:
             if item.page not in first.pages:
