@@ -472,16 +472,26 @@ class CorpusProfile:
     def expand(
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None
     ) -> tuple[str, str] | None:
-        """(long form, where it comes from) for an abbreviation: as the indexed documents define
-        it, else the meaning of a medical abbreviation list whose words the titles and headings
-        of this corpus use (so 'RA' reads as rheumatoid arthritis, not right atrium), else the
-        one indexed title whose initials it is ("EEE" of a page titled "Eastern Equine
-        Encephalitis"). Initials come last: "CHF" is congestive heart failure even where a page
-        is titled "Congenital Hepatic Fibrosis"."""
+        """The first of `readings`."""
+        return next(iter(self.readings(abbreviation, in_index)), None)
+
+    def readings(
+        self, abbreviation: str, in_index: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, str]]:
+        """(long form, where it comes from) for each way the corpus may read an abbreviation,
+        likeliest first: as the indexed documents define it; the meanings of a medical
+        abbreviation list whose words the titles and headings of this corpus use (so 'RA'
+        reads as rheumatoid arthritis, not right atrium) or its text does; the one indexed
+        title whose initials it is ("EEE" of a page titled "Eastern Equine Encephalitis").
+        Initials come last: "CHF" is congestive heart failure even where a page is titled
+        "Congenital Hepatic Fibrosis". Which one a question means, its other words decide
+        (`assistant.understand`)."""
         key = abbreviation.rstrip("s") if abbreviation.endswith("s") else abbreviation
+        out: list[tuple[str, str]] = []
         for candidate in (abbreviation, key):
             if candidate in self.abbreviations:
-                return self.abbreviations[candidate], "as the indexed sources define it"
+                out.append((self.abbreviations[candidate], "as the indexed sources define it"))
+                break
         meanings = _listed_meanings(abbreviation) or _listed_meanings(key)
         scored = []
         for meaning in meanings:
@@ -490,19 +500,21 @@ class CorpusProfile:
                 share = sum(1 for w in words if self.heading_words.get(w)) / len(words)
                 in_text = in_index is not None and in_index(meaning)
                 scored.append((share, in_text, -len(scored), meaning))
-        if scored:
-            share, in_text, _, meaning = max(scored)
+        for share, in_text, _, meaning in sorted(scored, reverse=True):
             if share >= 0.5 or in_text:
                 how = (
                     "a meaning of this abbreviation the indexed titles use"
                     if share >= 0.5
                     else "a meaning of this abbreviation the indexed text uses"
                 )
-                return (meaning if meaning.isupper() else meaning.lower()), how
+                out.append((meaning if meaning.isupper() else meaning.lower(), how))
         for candidate in (abbreviation, key):
             if candidate in self.initialisms:
-                return self.initialisms[candidate].lower(), "the indexed title it abbreviates"
-        return None
+                title = self.initialisms[candidate].lower()
+                out.append((title, "the indexed title it abbreviates"))
+                break
+        seen: set[str] = set()
+        return [r for r in out if not (r[0].lower() in seen or seen.add(r[0].lower()))]
 
     def correct(self, word: str) -> str | None:
         """The title word a misspelt word most likely means ("diabetis" -> "diabetes")."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from assistant.context import Sources
 from assistant.conversation import Session, Topic
 from assistant.intent import Intent, Kind, ask_of, focus_terms, kind_of, question_core, stem
+from assistant.profile import content_words
 from assistant.prompts import (
     ABBREVIATION_NOTE,
     INJECTION_NOTE,
@@ -202,10 +203,10 @@ def _expand_abbreviations(
     for abbreviation in dict.fromkeys(_ABBREVIATION.findall(normalized.rewritten)):
         if abbreviation in matched or any(abbreviation in span for span in matched):
             continue
-        found = sources.profile.expand(abbreviation, sources.index.lexical().has_term)
-        if found is None:
+        readings = sources.profile.readings(abbreviation, sources.index.lexical().has_term)
+        if not readings:
             continue
-        long_form, how = found
+        long_form, how = _likeliest_reading(rewritten, abbreviation, readings, sources)
         if long_form.lower() in rewritten.lower():
             continue
         rewritten = re.sub(
@@ -227,6 +228,32 @@ def _expand_abbreviations(
         "unrecognized": [t for t in normalized.unrecognized if t not in expanded],
     }
     return normalized.model_copy(update=update), notes
+
+
+def _likeliest_reading(
+    text: str, abbreviation: str, readings: list[tuple[str, str]], sources: Sources
+) -> tuple[str, str]:
+    """Of several readings, the one under which the question is closest to an indexed passage:
+    the question's other words say which is meant ("ADAMTS13 and TTP" is the purpura, though
+    an indexed article defines TTP as a transport protein). A question of the abbreviation
+    alone keeps the likeliest reading."""
+    rest = re.sub(rf"\b{re.escape(abbreviation)}\b", " ", text)
+    if len(readings) == 1 or not content_words(rest):
+        return readings[0]
+
+    def closeness(reading: tuple[str, str]) -> float:
+        query = re.sub(rf"\b{re.escape(abbreviation)}\b", reading[0], text)
+        hits = sources.index.query_dense(query, 1)
+        return hits[0].score if hits else 0.0
+
+    # The likeliest reading keeps its place unless another is clearly closer.
+    scores = [closeness(r) for r in readings]
+    best = max(range(len(readings)), key=lambda i: scores[i])
+    return readings[best] if scores[best] > scores[0] + _READING_MARGIN else readings[0]
+
+
+#: how much closer to an indexed passage a less likely reading must bring the question
+_READING_MARGIN = 0.1
 
 
 def _expansions(

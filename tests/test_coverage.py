@@ -119,6 +119,47 @@ def test_an_abbreviation_of_an_indexed_title_is_read_as_that_title(joined):
     assert "the indexed title it abbreviates" in to_text(answer)
 
 
+_ARTICLE = (
+    "---\nid: {id}\ntitle: {title}\njournal: A journal\nyear: 2021\nstatus: current\n"
+    "url: https://example.org/{id}\n"
+    "doc_type: research\n---\n\n"
+    "# {title}\n\n{body}\n"
+)
+# An article defines "TTP" one way; a patient page is titled by another meaning of it.
+TWO_READINGS = {
+    "transfer.md": _ARTICLE.format(
+        id="vitamin-transport",
+        title="Hepatic vitamin E transport in older adults",
+        body="## Results\n\nThe liver loads vitamin E onto lipoproteins through the tocopherol "
+        "transfer protein (TTP), whose expression fell with age.",
+    ),
+    "purpura.md": _PAGE.format(
+        id="purpura",
+        title="Thrombotic Thrombocytopenic Purpura",
+        body="## Causes\n\nToo little activity of the ADAMTS13 enzyme lets small blood clots form "
+        "throughout the body, which use up platelets.",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def two_readings(tmp_path_factory, embedder) -> Assistant:
+    return library_of(TWO_READINGS, tmp_path_factory, embedder, lexicon=False)
+
+
+@pytest.mark.integration
+def test_the_questions_other_words_choose_among_an_abbreviations_readings(two_readings):
+    # "TTP" with ADAMTS13 is the purpura, though the only definition printed in the documents
+    # is the article's transport protein.
+    answer = two_readings.ask("ADAMTS13 and TTP")
+    assert "thrombotic thrombocytopenic purpura" in answer.standalone_query.lower()
+    assert not answer.abstained, answer.abstention_reason
+    assert answer.references[0].document.id.startswith("purpura")
+    # Asked alone, the abbreviation keeps the documents' own definition.
+    alone = two_readings.ask("TTP?")
+    assert "tocopherol transfer protein" in alone.standalone_query.lower()
+
+
 @pytest.mark.integration
 def test_a_page_on_one_member_does_not_cover_the_class(library):
     # "Eyelid disorders" asks about a class of conditions; the cyst page is about one of them.
