@@ -36,6 +36,7 @@ from assistant.relevance import (
     default_weights,
     in_source_order,
     logit,
+    rank_documents,
     score_units,
     select_units,
 )
@@ -597,7 +598,8 @@ def score_question(
         if p.chunk.id not in have
     ]
     units = candidate_units(pool, lambda chunk: quote_units([chunk]))
-    return score_units(u.standalone, units, sources, weights, asking=u.asking)
+    scored = score_units(u.standalone, units, sources, weights, asking=u.asking)
+    return rank_documents(scored, passages, weights)
 
 
 def nearest_topics(
@@ -818,7 +820,8 @@ def _choose_units(evidence: Evidence, scored: Scored, options: AnswerSettings) -
     main = [unit for unit in quotable if unit.document_id in documents]
     guidelines = [d for d in documents if _doc_type(scored, d) is DocType.guideline]
     others: set[str] = set()
-    lead_doc = max(main, key=lambda x: x.score).document_id if main else None
+    # The most relevant document that has a unit to quote leads.
+    lead_doc = next((d for d, _ in scored.documents if any(x.document_id == d for x in main)), None)
     if lead_doc is not None:
         if lead_doc in guidelines:
             # One guideline speaks for the subject; another on it goes apart.

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -45,6 +45,13 @@ UNIT_FEATURES = (
 )
 
 
+#: what retrieval says of a document, beside its best unit: its best passage's fused score
+#: over the best passage's, less one (`NOT_RETRIEVED` when none of its passages was retrieved),
+#: and how many of the retrieved passages are its own
+DOCUMENT_FEATURES = ("fused_gap", "passages")
+NOT_RETRIEVED = -0.5
+
+
 @dataclass(frozen=True)
 class Weights:
     """Linear weights of the unit score, and how close to the best a document must be."""
@@ -53,15 +60,20 @@ class Weights:
     unit_bias: float
     #: a document is cited only when its relevance is within this of the best document's
     document_margin: float
+    #: a document's relevance beyond its best unit's, on the same logit scale: per
+    #: `DOCUMENT_FEATURES`, what retrieval says of the whole document
+    document: tuple[float, ...] = (0.0, 0.0)
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH) -> Weights:
         data = json.loads(Path(path).read_text())
         unit = tuple(float(data["unit"][name]) for name in UNIT_FEATURES)
+        document = data.get("document") or {}
         return cls(
             unit=unit,
             unit_bias=float(data.get("unit_intercept", 0.0)),
             document_margin=float(data["document_margin"]),
+            document=tuple(float(document.get(name, 0.0)) for name in DOCUMENT_FEATURES),
         )
 
 
@@ -277,6 +289,38 @@ def in_source_order(units: Sequence[Unit], documents: Sequence[str]) -> list[Uni
     """Each source's units in its own reading order, sources in the given order."""
     rank = {d: i for i, d in enumerate(documents)}
     return sorted(units, key=lambda u: (rank.get(u.document_id, len(rank)), u.order))
+
+
+def document_features(scored: Scored, retrieved: Sequence[Passage]) -> dict[str, list[float]]:
+    """`DOCUMENT_FEATURES` of each document with a scored unit."""
+    top = max((p.score for p in retrieved), default=0.0)
+    best: dict[str, float] = {}
+    count: dict[str, int] = {}
+    for p in retrieved:
+        doc = p.chunk.document.id
+        best[doc] = max(best.get(doc, p.score), p.score)
+        count[doc] = count.get(doc, 0) + 1
+    gap = {doc: score / top - 1.0 if top > 0 else 0.0 for doc, score in best.items()}
+    return {doc: [gap.get(doc, NOT_RETRIEVED), count.get(doc, 0)] for doc, _ in scored.documents}
+
+
+def rank_documents(
+    scored: Scored, retrieved: Sequence[Passage], weights: Weights | None = None
+) -> Scored:
+    """Documents by relevance: the best unit's, plus what retrieval says of the whole document
+    (a document whose passages retrieval ranked high, and several of them, is likelier the
+    one that answers than another whose single sentence scores a little higher). Fitted with
+    the unit weights (`scripts/fit_relevance.py`)."""
+    weights = weights or default_weights()
+    if not any(weights.document) or not scored.documents:
+        return scored
+    features = document_features(scored, retrieved)
+    ranked = [
+        (doc, logit(p) + float(np.dot(weights.document, features[doc])))
+        for doc, p in scored.documents
+    ]
+    ranked.sort(key=lambda kv: -kv[1])
+    return replace(scored, documents=[(doc, 1.0 / (1.0 + math.exp(-z))) for doc, z in ranked])
 
 
 def close_documents(scored: Scored, margin: float | None = None) -> list[str]:

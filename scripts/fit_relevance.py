@@ -22,6 +22,12 @@ document within it counting against (a twentieth of a lost one).
 
     PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --limit 150 --write
     PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit --refit --write
+    PYTHONPATH=. .venv/bin/python scripts/fit_relevance.py --work /tmp/fit-documents \
+        --libraries mixed --limit 150 --documents --write   # the document weights alone
+
+Documents: a conditional logit of which of a question's documents answers, over its best unit's
+logit and what retrieval says of the whole document (`assistant.relevance.DOCUMENT_FEATURES`),
+each question weighing the same; reported leaving each library out in turn.
 
 Whether the sources answer at all is decided by `assistant.coverage`, not fitted here.
 """
@@ -44,7 +50,13 @@ sys.path.insert(0, str(ROOT))
 from assistant.conversation import Session  # noqa: E402
 from assistant.engine import Assistant  # noqa: E402
 from assistant.evidence import retrieve_passages, score_question  # noqa: E402
-from assistant.relevance import UNIT_FEATURES, WEIGHTS_PATH, logit  # noqa: E402
+from assistant.relevance import (  # noqa: E402
+    DOCUMENT_FEATURES,
+    UNIT_FEATURES,
+    WEIGHTS_PATH,
+    document_features,
+    logit,
+)
 from assistant.understand import understand  # noqa: E402
 from evals.split import side, split  # noqa: E402
 from ingest.pipeline import ingest_paths  # noqa: E402
@@ -253,10 +265,16 @@ def collect(assistant: Assistant, cases: list[dict]) -> list[dict]:
             }
             for unit in scored.units
         ]
+        best: dict[str, float] = {}
+        for unit in scored.units:
+            best[unit.document_id] = max(best.get(unit.document_id, 0.0), unit.score)
+        features = document_features(scored, passages)
         rows.append(
             {
                 **case,
                 "units": units,
+                # per document: its best unit's logit, then DOCUMENT_FEATURES
+                "documents_seen": {d: [logit(s), *features[d]] for d, s in best.items()},
             }
         )
     return rows
@@ -369,6 +387,66 @@ def choose_margin(rows: list[dict], coef: np.ndarray, bias: float) -> tuple[floa
     return margin, report
 
 
+def _document_rows(rows: list[dict]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(library, features of each document seen, which of them may answer) per covered
+    question whose answering document was seen."""
+    out = []
+    for row in rows:
+        seen = row.get("documents_seen") or {}
+        gold = set(row.get("documents") or []) | ({row["document"]} if row["document"] else set())
+        if not row["covered"] or not seen or not gold & set(seen):
+            continue
+        x = np.array(list(seen.values()), dtype=float)
+        y = np.array([d in gold for d in seen], dtype=float)
+        out.append((row["set"], x, y))
+    return out
+
+
+def _fit_choice(data: list[tuple[str, np.ndarray, np.ndarray]], l2: float = 0.01) -> np.ndarray:
+    """Conditional logit (which of a question's documents answers), on standardized features,
+    each question weighing the same; returned on the raw scale over the best unit's weight, so a
+    document's relevance stays on the unit logit's scale."""
+    stacked = np.vstack([x for _, x, _ in data])
+    mu, sd = stacked.mean(0), stacked.std(0) + 1e-6
+    w = np.zeros(stacked.shape[1])
+    w[0] = 1.0
+    for _ in range(400):
+        grad = np.zeros_like(w)
+        for _, x, y in data:
+            z = (x - mu) / sd
+            s = z @ w
+            p = np.exp(s - s.max())
+            grad += z.T @ (p / p.sum() - y / y.sum())
+        w -= 0.1 * (grad / len(data) + l2 * w)
+    raw = w / sd
+    return raw[1:] / raw[0]
+
+
+def _chosen(data: list[tuple[str, np.ndarray, np.ndarray]], w: np.ndarray | None) -> dict:
+    """Per library: how often the top document is one that may answer."""
+    hits: dict[str, list[float]] = {}
+    for name, x, y in data:
+        score = x[:, 0] if w is None else x[:, 0] + x[:, 1:] @ w
+        hits.setdefault(name, []).append(float(y[int(np.argmax(score))]))
+    return {name: round(sum(h) / len(h), 3) for name, h in sorted(hits.items())}
+
+
+def fit_documents(rows: list[dict]) -> tuple[np.ndarray, dict]:
+    """The document weights, and how often each library's top document may answer: by the
+    best unit alone, by the weights fitted on the other libraries, and by the weights fitted
+    on all (what ships)."""
+    data = _document_rows(rows)
+    names = sorted({name for name, _, _ in data})
+    held_out: dict[str, float] = {}
+    for name in names:
+        w = _fit_choice([d for d in data if d[0] != name])
+        held_out.update(_chosen([d for d in data if d[0] == name], w))
+    w = _fit_choice(data)
+    report = {"best unit": _chosen(data, None), "other libraries' fit": held_out}
+    report["all"] = _chosen(data, w)
+    return w, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cliniq-fit"))
@@ -383,6 +461,12 @@ def main() -> None:
         "scripts/library_eval.py), covid_qa, pubmedqa (each indexed on its own)",
     )
     parser.add_argument("--mixed-index", type=Path, help="the mixed library's index")
+    parser.add_argument(
+        "--documents",
+        action="store_true",
+        help="fit only the document weights over the unit weights in use; --write then "
+        "replaces only them",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "features.json"
@@ -413,14 +497,27 @@ def main() -> None:
             rows.extend(gather(name))
         cache.write_text(json.dumps(rows))
 
+    if args.documents:
+        weights, report = fit_documents(rows)
+        result = json.loads(WEIGHTS_PATH.read_text())
+        result["document"] = dict(zip(DOCUMENT_FEATURES, map(float, weights), strict=True))
+        result["document_fit"] = report
+        print(json.dumps({k: result[k] for k in ("document", "document_fit")}, indent=2))
+        if args.write:
+            WEIGHTS_PATH.write_text(json.dumps(result, indent=2) + "\n")
+        return
     unit_coef, unit_bias = fit_units(rows)
     margin, margins = choose_margin(rows, unit_coef, unit_bias)
+    # Over the best-unit logits of the weights in use when the features were collected.
+    doc_w, doc_report = fit_documents(rows)
     result = {
         "about": "Fitted by scripts/fit_relevance.py on development parts (evals.split) of "
         "MedQuAD, COVID-QA, PubMedQA and guidelines; see docs/answering.md.",
         "unit": dict(zip(UNIT_FEATURES, map(float, unit_coef), strict=True)),
         "unit_intercept": unit_bias,
         "document_margin": margin,
+        "document": dict(zip(DOCUMENT_FEATURES, map(float, doc_w), strict=True)),
+        "document_fit": doc_report,
         "fit": {
             "questions": {
                 name: {

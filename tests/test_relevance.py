@@ -19,6 +19,7 @@ from assistant.relevance import (
     close_documents,
     default_weights,
     in_source_order,
+    rank_documents,
     select_units,
 )
 from assistant.render import to_markdown, to_text
@@ -105,9 +106,33 @@ def test_the_summary_comes_from_the_most_relevant_document_when_its_best_unit_le
     assert evidence.summary.text == opening.quote.text
 
 
+def test_a_document_retrieval_ranks_high_and_often_leads_though_another_has_the_best_unit():
+    lone = _unit("lone", 0, 0, "One sentence of an article on another study.", 0.6, [1, 0])
+    many = _unit("many", 0, 0, "The article the question was written from.", 0.5, [0, 1])
+    scored = _scored([lone, many])
+
+    def retrieved(doc: str, rank: int, score: float) -> Passage:
+        chunk = Chunk(document=Document(id=doc, title=doc, text="x").ref(), position=rank, text="t")
+        return Passage(chunk=chunk, rank=rank, score=score)
+
+    passages = [retrieved("many", 1, 0.9), retrieved("many", 2, 0.88), retrieved("lone", 8, 0.6)]
+    ranked = rank_documents(scored, passages, default_weights())
+    assert [d for d, _ in ranked.documents] == ["many", "lone"]
+    assert ranked.units == scored.units
+    # Without the document weights the best unit alone decides.
+    plain = Weights(default_weights().unit, default_weights().unit_bias, 0.5, (0.0, 0.0))
+    assert [d for d, _ in rank_documents(scored, passages, plain).documents] == ["lone", "many"]
+    # The leading document gives the summary.
+    evidence = Evidence(passages=[], best_similarity=1.0, documents=["many", "lone"])
+    _choose_units(evidence, ranked, AnswerSettings())
+    assert evidence.summary is not None and evidence.summary.text == many.quote.text
+
+
 def test_the_fitted_weights_are_data_and_complete():
     weights = default_weights()
     assert len(weights.unit) == len(UNIT_FEATURES)
+    # A document whose passages retrieval ranks closer to the best, and more of them, is likelier.
+    assert all(w > 0 for w in weights.document)
     assert 0 < weights.document_margin < 1
     cosine = UNIT_FEATURES.index("cosine")
     assert weights.unit[cosine] > 0  # closer to the question is more relevant
