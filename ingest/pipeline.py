@@ -46,7 +46,7 @@ from ingest.vectors import drop_embedded
 # Bump when Chunk / DocumentRef fields, chunking rules or what a loader extracts (metadata,
 # recommendations, grades) change: the next ingest reads every file again and re-chunks, so an
 # index built by an earlier version does not keep its extraction.
-CHUNK_FORMAT = "9"  # 9: labels placed by the layout count; 8: contents dropped; 7: statement labels
+CHUNK_FORMAT = "10"  # 10: remarks headings, list neighbours; 9: labels by layout; 8: contents
 
 
 class Progress(Protocol):

@@ -767,3 +767,14 @@ def test_neighbouring_bullets_that_differ_in_one_drug_are_two_recommendations() 
     recs = _recs(summary, chapter)
     # The chapter's restatement of the second is still merged with it: two, not three.
     assert [r.statement.split(" for ")[0][-8:] for r in recs] == ["drug one", "drug two"]
+
+
+def test_a_numbered_remarks_heading_over_its_bullets_is_not_a_statement() -> None:
+    recs = _recs(
+        "1.1.1 Offer oral fluids to people with mild disease who can drink.\n"
+        "1.1.2 Consider intravenous fluids when oral fluids cannot be taken.\n"
+        "1.1.3 Practical information\n"
+        "- Intake should be recorded daily, and patients should drink small amounts often.\n"
+        "1.2.1 Do not offer corticosteroids to people with mild disease.\n"
+    )
+    assert [r.statement[:12] for r in recs] == ["Offer oral f", "Consider int", "Do not offer"]

@@ -605,8 +605,10 @@ def _find_verbs(lines: list[Line], reg: Registry, document_text: str) -> list[Ex
         number = _DEEP_NUMBER_RE.match(lines[i].text).group("num")  # type: ignore[union-attr]
         body = [lines[i].text[len(number) :].strip()]
         following = lines[i + 1].text if i + 1 < len(lines) else ""
-        if _heading_like(body[0], following) or "...." in body[0]:
-            continue  # a numbered section heading or a contents line, not a statement
+        if _heading_like(body[0], following) or "...." in body[0] or _STOP_AFTER_RE.match(body[0]):
+            # A numbered section heading ("4.1.3 Practical information" over its bullets) or a
+            # contents line, not a statement.
+            continue
         k = i + 1
         while k < len(lines) and not _ANY_NUMBER_RE.match(lines[k].text):
             following = lines[k + 1].text if k + 1 < len(lines) else ""
