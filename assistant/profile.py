@@ -469,12 +469,6 @@ class CorpusProfile:
                 absent.append(label)
         return absent
 
-    def expand(
-        self, abbreviation: str, in_index: Callable[[str], bool] | None = None
-    ) -> tuple[str, str] | None:
-        """The first of `readings`."""
-        return next(iter(self.readings(abbreviation, in_index)), None)
-
     def readings(
         self, abbreviation: str, in_index: Callable[[str], bool] | None = None
     ) -> list[tuple[str, str]]:

@@ -369,11 +369,11 @@ def test_a_titles_initials_are_read_only_where_nothing_else_reads_the_abbreviati
         for doc_id, title in titles.items()
     }
     profile = CorpusProfile.build(None, docs)
-    assert profile.expand("EEE") == (
+    assert profile.readings("EEE")[0] == (
         "eastern equine encephalitis",
         "the indexed title it abbreviates",
     )
     # The abbreviation list's reading, whose words the titles use, comes before a title's
     # initials; a research article's title lends none.
-    assert profile.expand("CHF")[0] == "congestive heart failure"  # type: ignore[index]
-    assert profile.expand("MCCEE") is None
+    assert profile.readings("CHF")[0][0] == "congestive heart failure"
+    assert profile.readings("MCCEE") == []
