@@ -553,17 +553,20 @@ def _find_before(
 def _line_layout(lines: list[Line], line_grades: dict[int, Grade]) -> tuple[set[int], set[int]]:
     """Whole-line grades before or after their statement, as the document lays them out.
 
-    Good practice and consensus labels head their statement. A strength line closes its
-    statement when the line above ends a sentence and the stretch since the previous grade
-    line is one statement (no 'Remarks', 'Evidence to decision' or the like in it); the
-    document's majority decides for all its strength lines."""
-    strength_lines = [i for i, g in sorted(line_grades.items()) if g.kind == "recommendation"]
-    headers = sorted(i for i, g in line_grades.items() if g.kind != "recommendation")
+    A grade line closes its statement when the line above ends a sentence and the stretch
+    since the previous grade line is one statement (no 'Remarks', 'Evidence to decision' or the
+    like in it); the document's majority decides for all its strength lines. Good practice and
+    consensus labels head their statement, unless the strength lines close theirs and the same
+    majority over the labels' own lines says they close theirs too."""
+    graded = sorted(line_grades)
+    strength_lines = [i for i in graded if line_grades[i].kind == "recommendation"]
+    headers = [i for i in graded if line_grades[i].kind != "recommendation"]
 
     def votes(kind_lines: list[int]) -> int:
         total = 0
         for i in kind_lines:
-            previous = max((k for k in line_grades if k < i), default=-1)
+            before = bisect.bisect_left(graded, i)
+            previous = graded[before - 1] if before else -1
             above = lines[i - 1].text if i > 0 else ""
             stretch = [line.text for line in lines[previous + 1 : i]]
             closes = (
